@@ -1,0 +1,278 @@
+"""`tibcpt corpus`: sources.yaml -> clean Tibetan text shards + manifest.
+
+Three resumable phases, each leaving its outputs atomically under `<out>/_work` with a config hash:
+1. text   (parallel, per task of a few input items): ingest -> extract -> normalize -> segment -> filter;
+          one Parquet part of kept documents, one of rejections and one stats JSON per task. The stats
+          JSON is written last and is the task's completion marker, so a killed run redoes only the
+          tasks that had not finished.
+2. dedup  (global): exact duplicates, then near duplicates (MinHash-LSH), then decontamination
+          against an evaluation set; the result is a table of removed ids with reason and detail.
+3. write  : clean shards (`data/shard-*.parquet`), `rejected.parquet` and `manifest.json` (last).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from tibcpt import __version__
+from tibcpt.config import ConfigError, config_hash, load_config, to_dict
+from tibcpt.io import write_json_atomic
+
+from . import corpus_io
+from .dedup import ExactDedupConfig
+from .document import Document, Rejection, StageStats
+from .extract import ExtractConfig
+from .filters import FilterConfig
+from .neardedup import NearDedupConfig
+from .normalize import NormalizeConfig
+from .segment import SegmentConfig
+from .sources import SourceConfig, get_kind, load_sources
+
+log = logging.getLogger(__name__)
+
+TEXT_STAGES = ("ingest", "extract", "normalize", "segment", "filter")
+
+
+@dataclass
+class WriteConfig:
+    shard_bytes: int = 256 * 1024 * 1024
+    """Target uncompressed text bytes per output shard (HF datasets like 100-500 MB shards)."""
+    compression: str = "zstd"
+    row_group_docs: int = 2000
+    """Documents per Parquet row group: small enough to stream, large enough to compress well."""
+
+    def __post_init__(self) -> None:
+        if self.shard_bytes < 1024:
+            raise ValueError("write.shard_bytes must be >= 1024")
+        if self.compression not in ("zstd", "snappy", "gzip", "none"):
+            raise ValueError(f"write.compression {self.compression!r} not in zstd/snappy/gzip/none")
+
+
+@dataclass
+class CorpusConfig:
+    """Per-stage configs of `tibcpt corpus` (configs/pipeline/corpus.yaml); each stage owns its section."""
+
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
+    write: WriteConfig = field(default_factory=WriteConfig)
+    items_per_task: int = 32
+    """Input items (files, WARC files) per parallel task; also the resume granularity."""
+    decontamination_ngram: int = 13
+    """Syllable n-gram shared with the eval set that marks a document as contaminated (GPT-3 used 13 words)."""
+
+    def __post_init__(self) -> None:
+        if self.items_per_task < 1:
+            raise ValueError("items_per_task must be >= 1")
+        if self.decontamination_ngram < 4:
+            raise ValueError("decontamination_ngram must be >= 4")
+
+
+# ----------------------------------------------------------------------------- phase 1: text
+@dataclass
+class TextTask:
+    source_index: int
+    task_index: int
+    items: list[Any]
+    out_dir: Path
+    key: str
+    """Config + input hash; a finished task with the same key is skipped."""
+
+    @property
+    def stats_path(self) -> Path:
+        return self.out_dir / f"stats-{self.task_index:05d}.json"
+
+    def done(self) -> bool:
+        if not self.stats_path.exists():
+            return False
+        try:
+            return json.loads(self.stats_path.read_text())["key"] == self.key
+        except (ValueError, KeyError):
+            return False
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
+    """Build the stages once per worker process (botok's trie and regexes are costly to rebuild)."""
+    from .filters import QualityFilter
+    from .normalize import Normalizer
+    from .segment import Segmenter
+
+    _WORKER.update(
+        cfg=cfg,
+        sources=sources,
+        stages=[Normalizer(cfg.normalize), Segmenter(cfg.segment), QualityFilter(cfg.filter)],
+    )
+
+
+def _run_text_task(task: TextTask) -> dict[str, Any]:
+    from .extract import extract
+
+    cfg: CorpusConfig = _WORKER["cfg"]
+    src: SourceConfig = _WORKER["sources"][task.source_index]
+    kind = get_kind(src.kind)
+    stats = {s: StageStats() for s in TEXT_STAGES}
+    rejects: list[Rejection] = []
+    docs: list[Document] = []
+    for item in task.items:
+        try:
+            raws = list(kind.read_item(src, item))
+        except Exception as e:  # one unreadable item must not stop a days-long run
+            raws = [Rejection(str(item), src.name, "ingest", "read_error", f"{type(e).__name__}: {e}")]
+        for raw in raws:
+            stats["ingest"].docs_in += 1
+            if isinstance(raw, Rejection):
+                stats["ingest"].dropped[raw.reason] += 1
+                rejects.append(raw)
+                continue
+            stats["ingest"].docs_out += 1
+            stats["extract"].docs_in += 1
+            try:
+                res = extract(raw, cfg.extract, stats["extract"])
+            except Exception as e:
+                res = Rejection(raw.id, raw.source, "extract", "extract_error", f"{type(e).__name__}: {e}")
+            if isinstance(res, Rejection):
+                stats["extract"].dropped[res.reason] += 1
+                rejects.append(res)
+                continue
+            stats["extract"].docs_out += 1
+            stats["extract"].bytes_out += len(res.text.encode("utf-8"))
+            docs.append(res)
+    for stage in _WORKER["stages"]:
+        docs = stage(docs, stats[stage.name], rejects)
+    corpus_io.write_docs(task.out_dir / f"part-{task.task_index:05d}.parquet", docs, src)
+    corpus_io.write_rejections(task.out_dir / f"reject-{task.task_index:05d}.parquet", rejects)
+    result = {
+        "key": task.key,
+        "source": src.name,
+        "stats": {k: v.to_dict() for k, v in stats.items()},
+        "docs": len(docs),
+        "syllables": sum(int(d.meta.get("n_syllables", 0)) for d in docs),
+    }
+    write_json_atomic(task.stats_path, result)
+    return result
+
+
+def plan_text_tasks(sources: list[SourceConfig], cfg: CorpusConfig, work: Path) -> list[TextTask]:
+    stage_hash = config_hash(cfg.extract, cfg.normalize, cfg.segment, cfg.filter, __version__)
+    tasks: list[TextTask] = []
+    for si, src in enumerate(sources):
+        items = get_kind(src.kind).list_items(src)
+        if not items:
+            log.warning("source %s: no input items found", src.name)
+        out_dir = work / "text" / src.name
+        for ti in range(0, max(len(items), 1), cfg.items_per_task):
+            chunk = items[ti : ti + cfg.items_per_task]
+            if not chunk:
+                continue
+            src_hash = config_hash({k: v for k, v in to_dict(src).items() if k != "base_dir"})
+            key = config_hash(stage_hash, src_hash, [str(i) for i in chunk], _mtimes(chunk))
+            tasks.append(TextTask(si, ti // cfg.items_per_task, chunk, out_dir, key))
+    return tasks
+
+
+def _mtimes(items: list[Any]) -> list[Any]:
+    """File sizes+mtimes of path items, so an edited input invalidates its task on resume."""
+    out = []
+    for it in items:
+        p = Path(str(it))
+        try:
+            st = p.stat()
+            out.append((st.st_size, int(st.st_mtime)))
+        except OSError:
+            out.append(None)
+    return out
+
+
+def run_text_phase(sources: list[SourceConfig], cfg: CorpusConfig, work: Path, workers: int) -> list[dict]:
+    tasks = plan_text_tasks(sources, cfg, work)
+    # Parts of tasks that no longer exist (fewer inputs than last run) must not leak into the output.
+    for src in sources:
+        d = work / "text" / src.name
+        if d.exists():
+            wanted = {t.task_index for t in tasks if t.out_dir == d}
+            for p in d.glob("*-*.*"):
+                idx = p.stem.rsplit("-", 1)[-1]
+                if idx.isdigit() and int(idx) not in wanted:
+                    p.unlink()
+    todo = [t for t in tasks if not t.done()]
+    log.info("text phase: %d tasks (%d already done, resuming)", len(tasks), len(tasks) - len(todo))
+    if todo:
+        bar = tqdm(total=len(todo), desc="text", unit="task")
+        if workers <= 1:
+            _init_worker(cfg, sources)
+            for t in todo:
+                r = _run_text_task(t)
+                bar.update(1)
+                bar.set_postfix(source=r["source"], docs=r["docs"])
+        else:
+            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cfg, sources)) as ex:
+                for r in ex.map(_run_text_task, todo):
+                    bar.update(1)
+                    bar.set_postfix(source=r["source"], docs=r["docs"])
+        bar.close()
+    return [json.loads(t.stats_path.read_text()) | {"task": t} for t in tasks]
+
+
+# ----------------------------------------------------------------------------- CLI
+def run_corpus(
+    sources_path: str | Path,
+    out: str | Path,
+    workers: int | None = None,
+    cfg: CorpusConfig | None = None,
+    decontaminate: str | Path | None = None,
+    only: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run all phases; return the manifest."""
+    from .corpus_write import run_dedup_phase, run_write_phase
+
+    t0 = time.time()
+    cfg = cfg or CorpusConfig()
+    out = Path(out)
+    work = out / "_work"
+    workers = workers or os.cpu_count() or 1
+    sources = load_sources(sources_path, only=only)
+    if not sources:
+        raise ConfigError(f"{sources_path}: no enabled sources")
+    if decontaminate is not None and not Path(decontaminate).is_file():
+        raise ConfigError(f"--decontaminate: file not found: {decontaminate}")
+    results = run_text_phase(sources, cfg, work, workers)
+    removed, dedup_info = run_dedup_phase(sources, cfg, work, results, workers, decontaminate)
+    manifest = run_write_phase(sources, cfg, out, results, removed, dedup_info, t0)
+    return manifest
+
+
+def add_cli(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sources", default="sources.yaml", help="sources.yaml listing the sources")
+    p.add_argument("--out", default="out/corpus", help="output folder")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--config", default=None, help="stage configs YAML (configs/pipeline/corpus.yaml)")
+    p.add_argument("--decontaminate", default=None, help="evaluation documents (text or jsonl) to keep out")
+    p.add_argument("--source", action="append", dest="only", help="run only this source (repeatable)")
+    p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. filter.min_syllables=50")
+
+
+def cli(args: argparse.Namespace) -> int:
+    cfg = load_config(CorpusConfig, args.config, args.overrides)
+    m = run_corpus(args.sources, args.out, args.workers, cfg, args.decontaminate, args.only)
+    t = m["totals"]
+    print(
+        f"corpus: {t['docs_out']} documents, {t['syllables']} syllables, {t['bytes'] / 1e6:.1f} MB "
+        f"in {len(m['shards'])} shard(s); {t['rejected']} rejected (see rejected.parquet) -> {args.out}"
+    )
+    return 0
