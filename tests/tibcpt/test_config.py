@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tibcpt.config import ConfigError, config_hash, from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Inner:
+    rate: float = 0.5
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate <= 1:
+            raise ValueError("rate must be in [0, 1]")
+
+
+@dataclass
+class Outer:
+    steps: int = 10
+    inner: Inner = field(default_factory=Inner)
+    path: str | None = None
+
+
+def test_unknown_key_is_an_error_naming_it():
+    with pytest.raises(ConfigError, match="inner.raet"):
+        from_dict(Outer, {"inner": {"raet": 0.1}})
+
+
+def test_types_are_checked():
+    with pytest.raises(ConfigError, match="steps"):
+        from_dict(Outer, {"steps": "ten"})
+    with pytest.raises(ConfigError, match="steps"):
+        from_dict(Outer, {"steps": True})
+
+
+def test_validation_in_post_init_surfaces_as_config_error():
+    with pytest.raises(ConfigError, match="rate"):
+        from_dict(Outer, {"inner": {"rate": 2}})
+
+
+def test_yaml_plus_dotted_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("steps: 3\ninner:\n  names: [a, b]\n")
+    cfg = load_config(Outer, p, ["inner.rate=0.25", "path=/x"])
+    assert cfg == Outer(steps=3, inner=Inner(rate=0.25, names=["a", "b"]), path="/x")
+    assert config_hash(cfg) != config_hash(Outer())
+    with pytest.raises(ConfigError, match="must look like"):
+        load_config(Outer, p, ["steps"])
+
+
+def test_missing_file_is_clear(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(Outer, tmp_path / "nope.yaml")
+
+
+def test_every_shipped_config_loads_strictly():
+    """litgpt's habit: every YAML under configs/ matches its dataclass key for key."""
+    from pipeline.runner import CorpusConfig
+
+    loaders = {"pipeline/corpus": CorpusConfig}
+    try:
+        from pipeline.pack import PackConfig
+        from pipeline.tokenizer import TokenizerConfig
+
+        loaders |= {"pipeline/tokenizer": TokenizerConfig, "pipeline/pack": PackConfig}
+    except ImportError:
+        pass
+    try:
+        from training.config import TrainConfig
+
+        loaders |= {"train/": TrainConfig}
+    except ImportError:
+        pass
+    files = sorted((REPO / "configs").rglob("*.yaml"))
+    assert files, "configs/ has no YAML files"
+    checked = 0
+    for f in files:
+        rel = f.relative_to(REPO / "configs").as_posix()
+        for prefix, cls in loaders.items():
+            if rel.startswith(prefix):
+                load_config(cls, f)
+                checked += 1
+    assert checked >= 1
