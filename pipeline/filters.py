@@ -1,0 +1,397 @@
+"""Stage 5: Tibetan-aware document quality filters.
+
+Each rule is a pure function `(text, syllables, cfg) -> Drop | None`. `Drop` is a `str` (the reason,
+e.g. "dup_line_frac") that also carries a `detail` (measured value vs threshold), so a rule computes
+its measure once and the stage can log both. `QualityFilter` runs the rules cheap-first and rejects a
+document with the first reason that fires (datatrove's BaseFilter habit: reasons are data).
+
+Thresholds default to FineWeb-2's per-language config for Tibetan (huggingface/fineweb-2,
+`configs/bod_Tibt.yml`) where a rule exists there, with Gopher's definitions (Rae et al. 2021,
+Table A1; datatrove `GopherRepetitionFilter`). The Tibetan adaptations:
+- "words" are syllables (`pipeline.segment.syllables`); an n-gram's character length counts each
+  syllable plus its tsheg, so fractions stay comparable with `len(text)` (FineWeb-2's Tibetan
+  stop words also carry their tsheg, e.g. "དང་");
+- sentence ends are shads (། ༎ ...) or a line-final ཀ/ག/ཤ syllable, where the shad is implied
+  (NORMALIZATION.md rule 8); datatrove's ASCII-only stop characters would count every Tibetan line
+  as unterminated, which is why FineWeb-2 had to set `line_punct_thr: 0.0` for bod_Tibt.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .document import Document, Rejection, Stage, StageStats
+from .segment import is_valid_syllable, syllables
+
+log = logging.getLogger(__name__)
+
+
+class Drop(str):
+    """A drop reason (compares equal to the plain reason string) with a human-readable detail."""
+
+    detail: str
+
+    def __new__(cls, reason: str, detail: str = "") -> Drop:
+        obj = super().__new__(cls, reason)
+        obj.detail = detail
+        return obj
+
+
+@dataclass
+class FilterConfig:
+    """Thresholds of the quality rules; a rule whose threshold is None (or 0 for counts) is off."""
+
+    max_private_use_chars: int = 0
+    """Private-use code points allowed (U+E000-F8FF, planes 15-16). Pre-Unicode Tibetan fonts and
+    some Tibetan Machine Uni PDFs put glyphs there (NORMALIZATION.md, "Damaged input"); the real
+    sample has none, so any is a sign of a legacy-font extraction."""
+    max_legacy_font_share: float = 0.1
+    """Largest share of non-space characters in Latin runs that look like a legacy Tibetan font read
+    as ASCII (Sambhota/Dedris, TMW: "G-iR-bR-;R-", '-' being the tsheg). 0 of 416 real files has
+    any such run; 10% tolerates a stray romanised title while catching a page of font garbage."""
+    min_tibetan_share: float = 0.8
+    """Smallest share of letters that are Tibetan (U+0F40-0FBC: consonants, vowel signs, subjoined
+    letters) among all letters. FineWeb-2 uses a GlotLID score (0.682 for bod_Tibt) instead, which
+    needs a model; this script share is the cheap stand-in. Real sample files are >= 0.95 (the
+    lowest is a Nanhai text naming English people and places); 0.8 keeps bilingual asides."""
+    min_syllables: int = 50
+    """Fewest syllables in a document. Gopher/FineWeb's min_doc_words is 50 words; a Tibetan word
+    averages about 1.5 syllables, so 50 syllables is a slightly more lenient minimum."""
+    stop_syllables: tuple[str, ...] = (
+        "དང", "ལ", "ཀྱི", "དུ", "ནས", "གི", "གྱི", "ནི",
+        "ཀྱིས", "གྱིས", "ལས", "སུ", "ཏུ", "ར", "ཀྱང", "ཡང", "ཏེ", "སྟེ", "དེ",
+    )  # fmt: skip
+    """Tibetan function syllables (case particles, connectives). The first eight are FineWeb-2's
+    bod_Tibt stop words with the tsheg stripped; the shad (also a FineWeb-2 stop word) is counted
+    separately as one more when the text contains it."""
+    min_stop_syllables: int = 2
+    """Fewest distinct stop syllables present (datatrove GopherQualityFilter `min_stop_words=2`)."""
+    max_invalid_syllable_share: float = 0.3
+    """Largest share of syllables that fail `is_valid_syllable` (botok's standard-Tibetan check),
+    Tibetan digit groups excluded. Sanskrit mantras and Old Tibetan orthography (reverse gigu) are
+    legitimately non-standard, so this is loose; broken ToUnicode maps push it far higher."""
+    max_newline_ratio: float | None = 0.417
+    """Largest newlines-per-syllable ratio (FineWeb-2 bod_Tibt `new_line_ratio`, per word there;
+    per syllable here, so more lenient). Catches PDF page-number lists and menus."""
+    min_line_punct_frac: float | None = None
+    """Smallest share of lines ending in a shad/terminal mark (implied shad after ཀ/ག/ཤ counted).
+    Off by default like FineWeb-2 bod_Tibt (`line_punct_thr: 0.0`): classical e-texts break lines
+    at folio lines (`[1b.2]...`), mid-sentence. The measure is kept in meta for analysis."""
+    max_dup_line_frac: float | None = 0.261
+    """Largest fraction of non-empty lines that repeat an earlier line (FineWeb-2 bod_Tibt)."""
+    top_ngram_fracs: tuple[float, ...] = (0.206, 0.205, 0.175)
+    """Largest character share of the most frequent 2-, 3-, 4-gram (FineWeb-2 bod_Tibt top_n_grams)."""
+    dup_ngram_fracs: tuple[float, ...] = (0.174, 0.153, 0.14, 0.129, 0.115, 0.102)
+    """Largest character share of duplicated 5..10-grams (FineWeb-2 bod_Tibt dup_n_grams, per n)."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_legacy_font_share", "min_tibetan_share", "max_invalid_syllable_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"filter.{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("max_dup_line_frac", "min_line_punct_frac"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise ValueError(f"filter.{name} must be in [0, 1] or null, got {v}")
+        if self.max_newline_ratio is not None and self.max_newline_ratio <= 0:
+            raise ValueError("filter.max_newline_ratio must be > 0 or null")
+        for name in ("max_private_use_chars", "min_syllables", "min_stop_syllables"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"filter.{name} must be >= 0")
+        if self.min_stop_syllables > len(self.stop_syllables) + 1:
+            raise ValueError("filter.min_stop_syllables exceeds the number of stop syllables (+ shad)")
+        for name in ("top_ngram_fracs", "dup_ngram_fracs"):
+            if any(not 0.0 < v <= 1.0 for v in getattr(self, name)):
+                raise ValueError(f"filter.{name} values must be in (0, 1]")
+        self.stop_syllables = tuple(self.stop_syllables)
+        self.top_ngram_fracs = tuple(self.top_ngram_fracs)
+        self.dup_ngram_fracs = tuple(self.dup_ngram_fracs)
+
+    TOP_NGRAM_MIN_N = 2
+    """top_ngram_fracs[i] applies to n = TOP_NGRAM_MIN_N + i (Gopher: 2, 3, 4)."""
+    DUP_NGRAM_MIN_N = 5
+    """dup_ngram_fracs[i] applies to n = DUP_NGRAM_MIN_N + i (Gopher: 5..10)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Measures (pure, no thresholds)
+
+_PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
+_TIB_LETTERS = re.compile("[\u0f40-\u0fbc]+")
+# Letters of any other script: word characters minus digits, underscore and the Tibetan block.
+_OTHER_LETTERS = re.compile(r"[^\W\d_\u0f00-\u0fff]+")
+# Legacy-font runs: >= 3 chunks of 1-4 printable ASCII characters joined by '-' (the tsheg in
+# Sambhota/TMW encodings), with a letter somewhere, not glued to preceding ASCII (so English
+# "state-of-the-art" never matches from its middle). Dates like 2019-01-05 have no letter.
+_LEGACY_RUN = re.compile(r"(?<![!-~])(?=[!-,.-~-]*[A-Za-z])(?:[!-,.-~]{1,4}-){2,}[!-,.-~]{0,4}")
+_SHAD_END = re.compile("[\u0f0d-\u0f14.!?\"'”」。]\\s*$|[\u0f40\u0f42\u0f64][\u0f71-\u0f84\u0f90-\u0fbc]*\\s*$")
+_WS = re.compile(r"\s+")
+
+
+def private_use_count(text: str) -> int:
+    return len(_PUA.findall(text))
+
+
+def legacy_font_share(text: str) -> float:
+    """Share of non-space characters inside legacy-font-looking Latin runs ("G-iR-bR-;R-")."""
+    if "-" not in text:
+        return 0.0
+    n = len(text) - len(_WS.findall(text)) if text else 0
+    if n == 0:
+        return 0.0
+    return sum(len(m) for m in _LEGACY_RUN.findall(text)) / n
+
+
+def tibetan_share(text: str) -> float:
+    """Tibetan letters / all letters (0.0 when the text has no letters at all)."""
+    tib = sum(map(len, _TIB_LETTERS.findall(text)))
+    other = sum(map(len, _OTHER_LETTERS.findall(text)))
+    return tib / (tib + other) if tib + other else 0.0
+
+
+def _is_digit_group(s: str) -> bool:
+    return all("\u0f20" <= c <= "\u0f33" or c.isdigit() for c in s)
+
+
+def invalid_syllable_share(syls: list[str]) -> float:
+    words = [s for s in syls if not _is_digit_group(s)]
+    if not words:
+        return 0.0
+    return sum(1 for s in words if not is_valid_syllable(s)) / len(words)
+
+
+def _lines(text: str) -> list[str]:
+    return [ln for ln in (x.strip() for x in text.split("\n")) if ln]
+
+
+def line_punct_frac(text: str) -> float:
+    """Share of non-empty lines that end a sentence: shad family, ASCII/CJK stops, or a final
+    ཀ/ག/ཤ syllable whose shad is implied (NORMALIZATION.md rule 8)."""
+    lines = _lines(text)
+    return sum(1 for ln in lines if _SHAD_END.search(ln)) / len(lines) if lines else 0.0
+
+
+def dup_line_frac(text: str) -> float:
+    """Gopher: fraction of non-empty lines that are exact repeats of an earlier line."""
+    lines = _lines(text)
+    return (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
+
+
+# Random 64-bit codes per syllable id make the rolling n-gram hash behave like a random hash
+# (collision odds ~ n^2 / 2^64); numpy does the window arithmetic, the only Python loop left is
+# datatrove's greedy duplicate scan, and that runs only when a cheap upper bound says it could fail.
+_RNG_CODES = np.random.default_rng(0x7B0).integers(1, 2**63 - 1, size=1 << 16, dtype=np.uint64) | np.uint64(1)
+_P = np.uint64(0x100000001B3)
+
+
+@dataclass
+class NgramIndex:
+    """Per-document arrays for the repetition rules: syllable codes and char lengths (+tsheg)."""
+
+    codes: np.ndarray
+    lens: np.ndarray
+    cum: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cum = np.concatenate(([0], np.cumsum(self.lens)))
+
+    @classmethod
+    def build(cls, syls: list[str]) -> NgramIndex:
+        vocab: dict[str, int] = {}
+        ids = np.fromiter((vocab.setdefault(s, len(vocab)) for s in syls), dtype=np.int64, count=len(syls))
+        codes = _RNG_CODES[ids % len(_RNG_CODES)] ^ (ids // len(_RNG_CODES)).astype(np.uint64)
+        lens = np.fromiter(map(len, syls), dtype=np.int64, count=len(syls)) + 1
+        return cls(codes, lens)
+
+    def hashes(self, n: int) -> np.ndarray:
+        m = len(self.codes) - n + 1
+        h = self.codes[:m].copy()
+        with np.errstate(over="ignore"):
+            for k in range(1, n):
+                h = h * _P + self.codes[k : k + m]
+        return h
+
+    def window_chars(self, n: int) -> np.ndarray:
+        return self.cum[n:] - self.cum[:-n]
+
+
+def top_ngram_chars(idx: NgramIndex, n: int) -> int:
+    """Gopher: characters covered by all occurrences of the most frequent n-gram."""
+    if len(idx.codes) < n:
+        return 0
+    _, first, counts = np.unique(idx.hashes(n), return_index=True, return_counts=True)
+    top = int(np.argmax(counts))
+    return int(counts[top]) * int(idx.window_chars(n)[first[top]])
+
+
+def dup_ngram_chars(idx: NgramIndex, n: int, limit: float | None = None) -> int:
+    """Gopher/datatrove `find_all_duplicate`: characters of non-overlapping n-grams that repeat an
+    n-gram seen earlier in a left-to-right greedy scan. If `limit` is given and an upper bound (the
+    characters covered by every window whose n-gram occurred before) is <= limit, return that bound
+    without the exact scan: the caller only needs to know the value does not exceed `limit`."""
+    m = len(idx.codes) - n + 1
+    if m <= 1:
+        return 0
+    h = idx.hashes(n)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    dup_pos = np.nonzero(first[inverse] < np.arange(m))[0]
+    if len(dup_pos) == 0:
+        return 0
+    cover = np.zeros(len(idx.codes) + 1, dtype=np.int64)
+    np.add.at(cover, dup_pos, 1)
+    np.add.at(cover, dup_pos + n, -1)
+    bound = int(idx.lens[np.cumsum(cover[:-1]) > 0].sum())
+    if limit is not None and bound <= limit:
+        return bound
+    wchars = idx.window_chars(n).tolist()
+    hl = h.tolist()
+    seen: set[int] = set()
+    repeated, i = 0, 0
+    while i < m:
+        if hl[i] in seen:
+            repeated += wchars[i]
+            i += n
+        else:
+            seen.add(hl[i])
+            i += 1
+    return repeated
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules: (text, syllables, cfg) -> Drop | None. Text-only rules ignore `syls` (may be None).
+
+Rule = Callable[[str, "list[str] | None", FilterConfig], "Drop | None"]
+
+
+def rule_legacy_font(text: str, syls: list[str] | None, cfg: FilterConfig) -> Drop | None:
+    pua = private_use_count(text)
+    if pua > cfg.max_private_use_chars:
+        return Drop("legacy_font_or_garbage", f"private_use_chars={pua} > {cfg.max_private_use_chars}")
+    share = legacy_font_share(text)
+    if share > cfg.max_legacy_font_share:
+        return Drop("legacy_font_or_garbage", f"legacy_font_share={share:.3f} > {cfg.max_legacy_font_share}")
+    return None
+
+
+def rule_tibetan_share(text: str, syls: list[str] | None, cfg: FilterConfig) -> Drop | None:
+    share = tibetan_share(text)
+    if share < cfg.min_tibetan_share:
+        return Drop("low_tibetan_share", f"tibetan_share={share:.3f} < {cfg.min_tibetan_share}")
+    return None
+
+
+def rule_min_syllables(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+    if len(syls) < cfg.min_syllables:
+        return Drop("too_few_syllables", f"n_syllables={len(syls)} < {cfg.min_syllables}")
+    return None
+
+
+def rule_stop_syllables(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+    found = len(set(cfg.stop_syllables).intersection(syls)) + ("\u0f0d" in text)
+    if found < cfg.min_stop_syllables:
+        return Drop("no_stop_syllables", f"stop_syllables={found} < {cfg.min_stop_syllables}")
+    return None
+
+
+def rule_invalid_syllables(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+    share = invalid_syllable_share(syls)
+    if share > cfg.max_invalid_syllable_share:
+        return Drop("invalid_syllables", f"invalid_share={share:.3f} > {cfg.max_invalid_syllable_share}")
+    return None
+
+
+def rule_newline_ratio(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+    if cfg.max_newline_ratio is None or not syls:
+        return None
+    ratio = text.count("\n") / len(syls)
+    if ratio > cfg.max_newline_ratio:
+        return Drop("list_ratio", f"newlines_per_syllable={ratio:.3f} > {cfg.max_newline_ratio}")
+    return None
+
+
+def rule_line_punct(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+    if cfg.min_line_punct_frac is None:
+        return None
+    frac = line_punct_frac(text)
+    if frac < cfg.min_line_punct_frac:
+        return Drop("line_punct", f"line_punct_frac={frac:.3f} < {cfg.min_line_punct_frac}")
+    return None
+
+
+def rule_dup_lines(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+    if cfg.max_dup_line_frac is None:
+        return None
+    frac = dup_line_frac(text)
+    if frac > cfg.max_dup_line_frac:
+        return Drop("dup_line_frac", f"dup_line_frac={frac:.3f} > {cfg.max_dup_line_frac}")
+    return None
+
+
+def rule_ngrams(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+    """Gopher top 2/3/4-gram and duplicated 5..10-gram character fractions, over syllables."""
+    if not text or len(syls) < cfg.TOP_NGRAM_MIN_N:
+        return None
+    idx = NgramIndex.build(syls)
+    total = len(text)
+    for i, thr in enumerate(cfg.top_ngram_fracs):
+        n = cfg.TOP_NGRAM_MIN_N + i
+        frac = top_ngram_chars(idx, n) / total
+        if frac > thr:
+            return Drop(f"top_{n}gram", f"top_{n}gram_frac={frac:.3f} > {thr}")
+    for i, thr in enumerate(cfg.dup_ngram_fracs):
+        n = cfg.DUP_NGRAM_MIN_N + i
+        frac = dup_ngram_chars(idx, n, limit=thr * total) / total
+        if frac > thr:
+            return Drop(f"dup_{n}gram", f"dup_{n}gram_frac={frac:.3f} > {thr}")
+    return None
+
+
+TEXT_RULES: tuple[Rule, ...] = (rule_legacy_font, rule_tibetan_share)
+"""Rules that need only the text: run first, before paying for syllabification."""
+SYLLABLE_RULES: tuple[Rule, ...] = (
+    rule_min_syllables,
+    rule_stop_syllables,
+    rule_newline_ratio,
+    rule_line_punct,
+    rule_dup_lines,
+    rule_invalid_syllables,
+    rule_ngrams,
+)
+"""Cheap-first: O(1)/set lookups, then line scans, then per-syllable checks, then n-gram hashing."""
+
+
+def check(text: str, cfg: FilterConfig, syls: list[str] | None = None) -> Drop | None:
+    """Run every rule in order; return the first drop, or None if the document is kept."""
+    for rule in TEXT_RULES:
+        if (drop := rule(text, syls, cfg)) is not None:
+            return drop
+    if syls is None:
+        syls = syllables(text)
+    for rule in SYLLABLE_RULES:
+        if (drop := rule(text, syls, cfg)) is not None:
+            return drop
+    return None
+
+
+class QualityFilter(Stage):
+    """Drop documents that fail a quality rule; keep `tibetan_share` in meta (cheap, useful later)."""
+
+    name = "filter"
+
+    def __init__(self, cfg: FilterConfig | None = None) -> None:
+        self.cfg = cfg or FilterConfig()
+
+    def process(self, docs: list[Document], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
+        kept = []
+        for doc in docs:
+            doc.meta["tibetan_share"] = round(tibetan_share(doc.text), 4)
+            drop = check(doc.text, self.cfg)
+            if drop is None:
+                kept.append(doc)
+            else:
+                self.reject(doc, str(drop), stats, rejects, drop.detail)
+        return kept
