@@ -199,7 +199,28 @@ def _mtimes(items: list[Any]) -> list[Any]:
     return out
 
 
-def run_text_phase(sources: list[SourceConfig], cfg: CorpusConfig, work: Path, workers: int) -> list[dict]:
+def _map_tasks(todo: list[TextTask], cfg: CorpusConfig, sources: list[SourceConfig], workers: int, executor: str):
+    """Yield task results as they finish: in-process, a local process pool, or a Ray cluster."""
+    if executor == "ray":
+        # Ray's Pool is a drop-in for multiprocessing.Pool whose workers may live on other machines;
+        # outputs go to `out`, which must then be on a shared filesystem (NFS, Lustre, a mounted bucket).
+        from ray.util.multiprocessing import Pool
+
+        address = os.environ.get("RAY_ADDRESS")
+        with Pool(processes=workers, initializer=_init_worker, initargs=(cfg, sources), ray_address=address) as pool:
+            yield from pool.imap_unordered(_run_text_task, todo)
+    elif workers <= 1:
+        _init_worker(cfg, sources)
+        for t in todo:
+            yield _run_text_task(t)
+    else:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cfg, sources)) as ex:
+            yield from ex.map(_run_text_task, todo)
+
+
+def run_text_phase(
+    sources: list[SourceConfig], cfg: CorpusConfig, work: Path, workers: int, executor: str = "local"
+) -> list[dict]:
     tasks = plan_text_tasks(sources, cfg, work)
     # Parts of tasks that no longer exist (fewer inputs than last run) must not leak into the output.
     for src in sources:
@@ -213,19 +234,10 @@ def run_text_phase(sources: list[SourceConfig], cfg: CorpusConfig, work: Path, w
     todo = [t for t in tasks if not t.done()]
     log.info("text phase: %d tasks (%d already done, resuming)", len(tasks), len(tasks) - len(todo))
     if todo:
-        bar = tqdm(total=len(todo), desc="text", unit="task")
-        if workers <= 1:
-            _init_worker(cfg, sources)
-            for t in todo:
-                r = _run_text_task(t)
+        with tqdm(total=len(todo), desc="text", unit="task") as bar:
+            for r in _map_tasks(todo, cfg, sources, workers, executor):
                 bar.update(1)
                 bar.set_postfix(source=r["source"], docs=r["docs"])
-        else:
-            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cfg, sources)) as ex:
-                for r in ex.map(_run_text_task, todo):
-                    bar.update(1)
-                    bar.set_postfix(source=r["source"], docs=r["docs"])
-        bar.close()
     return [json.loads(t.stats_path.read_text()) | {"task": t} for t in tasks]
 
 
@@ -237,6 +249,7 @@ def run_corpus(
     cfg: CorpusConfig | None = None,
     decontaminate: str | Path | None = None,
     only: list[str] | None = None,
+    executor: str = "local",
 ) -> dict[str, Any]:
     """Run all phases; return the manifest."""
     from .corpus_write import run_dedup_phase, run_write_phase
@@ -251,7 +264,9 @@ def run_corpus(
         raise ConfigError(f"{sources_path}: no enabled sources")
     if decontaminate is not None and not Path(decontaminate).is_file():
         raise ConfigError(f"--decontaminate: file not found: {decontaminate}")
-    results = run_text_phase(sources, cfg, work, workers)
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"executor {executor!r} must be 'local' or 'ray'")
+    results = run_text_phase(sources, cfg, work, workers, executor)
     removed, dedup_info = run_dedup_phase(sources, cfg, work, results, workers, decontaminate)
     manifest = run_write_phase(sources, cfg, out, results, removed, dedup_info, t0)
     return manifest
@@ -263,13 +278,19 @@ def add_cli(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--config", default=None, help="stage configs YAML (configs/pipeline/corpus.yaml)")
     p.add_argument("--decontaminate", default=None, help="evaluation documents (text or jsonl) to keep out")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local process pool, or Ray (RAY_ADDRESS=auto to join a cluster; out must be shared storage)",
+    )
     p.add_argument("--source", action="append", dest="only", help="run only this source (repeatable)")
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. filter.min_syllables=50")
 
 
 def cli(args: argparse.Namespace) -> int:
     cfg = load_config(CorpusConfig, args.config, args.overrides)
-    m = run_corpus(args.sources, args.out, args.workers, cfg, args.decontaminate, args.only)
+    m = run_corpus(args.sources, args.out, args.workers, cfg, args.decontaminate, args.only, args.executor)
     t = m["totals"]
     print(
         f"corpus: {t['docs_out']} documents, {t['syllables']} syllables, {t['bytes'] / 1e6:.1f} MB "

@@ -179,3 +179,21 @@ def test_cli_on_shipped_sources_yaml(tmp_path: Path, shared: Path):
     assert set(m["sources"]) == {"udhr", "old-tibetan-corpus"}
     assert m["totals"]["docs_out"] >= 2
     assert "corpus:" in r.stdout
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_same_corpus(corpus_inputs: Path, tmp_path: Path, monkeypatch):
+    """`--executor ray` (what a cluster run uses) produces the same shards as the local pool."""
+    pytest.importorskip("ray")
+    import ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        run_corpus(corpus_inputs, tmp_path / "ray", workers=2, executor="ray")
+    finally:
+        ray.shutdown()
+    run_corpus(corpus_inputs, tmp_path / "local", workers=2)
+    a = pq.read_table(tmp_path / "ray" / "data" / "shard-00000.parquet")
+    b = pq.read_table(tmp_path / "local" / "data" / "shard-00000.parquet")
+    assert a.num_rows > 0 and a.equals(b)

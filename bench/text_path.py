@@ -1,0 +1,162 @@
+"""Benchmark the per-document text path on the real sample: normalize -> segment -> filter, one core.
+
+Reads every *.txt under ../shared/corpus (or --corpus), one document per file; files longer than
+--chunk-chars are split at blank lines (or lines, or shads when a file has no line breaks) into
+documents of about that size, as a crawler or e-text ingester would hand them over. Prints MB/s
+per core, keep/drop counts per folder and by reason, and writes bench/results/text_path.json.
+botok word segmentation stays off (the default SegmentConfig): the corpus path only needs syllables.
+
+    python bench/text_path.py [--corpus DIR] [--out bench/results/text_path.json] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.document import Document, Rejection, StageStats  # noqa: E402
+from pipeline.filters import FilterConfig, QualityFilter  # noqa: E402
+from pipeline.normalize import NormalizeConfig, Normalizer  # noqa: E402
+from pipeline.segment import SegmentConfig, Segmenter  # noqa: E402
+from tibcpt.io import write_json_atomic  # noqa: E402
+
+_SHAD_BREAK = re.compile("(?<=[\u0f0d\u0f0e]) ")
+
+
+def chunk_text(text: str, target: int = 20_000) -> list[str]:
+    """Split `text` into pieces of about `target` characters at the coarsest available boundary:
+    blank lines, else line breaks, else "shad + space". Pieces are joined back with their separator,
+    so nothing is lost; a file shorter than 2 * target stays whole."""
+    if len(text) < 2 * target:
+        return [text]
+    for sep, splitter in (("\n\n", re.compile(r"\n\s*\n")), ("\n", re.compile("\n")), (" ", _SHAD_BREAK)):
+        parts = splitter.split(text)
+        if len(parts) > 1 and max(map(len, parts)) < 2 * target:
+            break
+    chunks, cur, size = [], [], 0
+    for p in parts:
+        cur.append(p)
+        size += len(p) + len(sep)
+        if size >= target:
+            chunks.append(sep.join(cur))
+            cur, size = [], 0
+    if cur:
+        chunks.append(sep.join(cur))
+    return chunks
+
+
+def load_docs(corpus: Path, target: int) -> list[Document]:
+    docs = []
+    for f in sorted(corpus.rglob("*.txt")):
+        rel = f.relative_to(corpus)
+        folder = str(rel.parent)
+        text = f.read_bytes().decode("utf-8", errors="replace")
+        for i, chunk in enumerate(chunk_text(text, target)):
+            docs.append(Document(id=f"{rel}#{i}", text=chunk, source=folder, meta={}))
+    return docs
+
+
+def run(docs: list[Document]) -> tuple[dict[str, StageStats], dict[str, float], list[Rejection], list[Document]]:
+    """The runner's text path after extract, one stage after another; returns per-stage seconds."""
+    stages = [Normalizer(NormalizeConfig()), Segmenter(SegmentConfig()), QualityFilter(FilterConfig())]
+    stats = {s.name: StageStats() for s in stages}
+    seconds: dict[str, float] = {}
+    rejects: list[Rejection] = []
+    out = docs
+    for s in stages:
+        t0 = time.perf_counter()
+        out = s(out, stats[s.name], rejects)
+        seconds[s.name] = round(time.perf_counter() - t0, 3)
+    return stats, seconds, rejects, out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "text_path.json")
+    ap.add_argument("--chunk-chars", type=int, default=20_000)
+    ap.add_argument("--profile", action="store_true", help="print the top cProfile entries")
+    args = ap.parse_args()
+
+    docs = load_docs(args.corpus, args.chunk_chars)
+    n_bytes = sum(len(d.text.encode("utf-8")) for d in docs)
+    per_folder_in = Counter(d.source for d in docs)
+    bytes_in = Counter()
+    for d in docs:
+        bytes_in[d.source] += len(d.text.encode("utf-8"))
+
+    prof = cProfile.Profile() if args.profile else None
+    t0 = time.perf_counter()
+    if prof:
+        prof.enable()
+    stats, stage_seconds, rejects, kept = run([Document(d.id, d.text, d.source, dict(d.meta)) for d in docs])
+    if prof:
+        prof.disable()
+    seconds = time.perf_counter() - t0
+
+    mb = n_bytes / 1e6
+    by_reason = Counter(r.reason for r in rejects)
+    folders: dict[str, dict] = defaultdict(dict)
+    kept_by = Counter(d.source for d in kept)
+    kept_bytes = Counter()
+    for d in kept:
+        kept_bytes[d.source] += len(d.text.encode("utf-8"))
+    drop_by = defaultdict(Counter)
+    for r in rejects:
+        drop_by[r.source][r.reason] += 1
+    for folder in sorted(per_folder_in):
+        folders[folder] = {
+            "docs": per_folder_in[folder],
+            "kept": kept_by[folder],
+            "kept_doc_rate": round(kept_by[folder] / per_folder_in[folder], 4),
+            "kept_byte_rate": round(kept_bytes[folder] / max(1, bytes_in[folder]), 4),
+            "dropped": dict(drop_by[folder].most_common()),
+        }
+
+    result = {
+        "bench": "text_path (normalize -> segment -> filter, one process)",
+        "corpus": str(args.corpus),
+        "documents": len(docs),
+        "chunk_chars": args.chunk_chars,
+        "mb": round(mb, 3),
+        "seconds": round(seconds, 3),
+        "mb_per_s_per_core": round(mb / seconds, 3),
+        "stage_seconds": stage_seconds,
+        "kept": len(kept),
+        "dropped": dict(by_reason.most_common()),
+        "stages": {k: v.to_dict() for k, v in stats.items()},
+        "folders": folders,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    write_json_atomic(args.out, result)
+
+    print(f"{len(docs)} docs, {mb:.1f} MB in {seconds:.2f} s = {mb / seconds:.2f} MB/s per core")
+    print(f"stage seconds: {stage_seconds}")
+    print(f"kept {len(kept)}, dropped {dict(by_reason.most_common())}")
+    for folder, f in folders.items():
+        print(f"  {folder:40s} kept {f['kept']:4d}/{f['docs']:<4d} bytes {f['kept_byte_rate']:.1%}  {f['dropped']}")
+    if prof:
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(25)
+        print(s.getvalue())
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""Stage 8: Tibetan vocabulary extension — `tibcpt tokenizer --corpus out/corpus --base PATH --out DIR`.
+
+Llama-family tokenizers barely know Tibetan (Llama-2: 15 Tibetan pieces, ~5.6 tokens per syllable;
+SmolLM2: ~9.2). We train a SentencePiece model on the clean corpus (held-out documents excluded)
+and extend the base with its Tibetan pieces (`tokenizer_spm` for `tokenizer.model` bases,
+`tokenizer_bpe` for byte-level `tokenizer.json` bases). The output folder loads with
+`AutoTokenizer.from_pretrained` and carries `fertility.json` (tokens per syllable / character /
+byte on held-out documents, before and after) and `tokenizer_manifest.json` (config and input hash,
+for skip-if-done).
+
+Extension is an option, measured, not a default: new embeddings start untrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+
+from tibcpt.config import config_hash, load_config, to_dict
+from tibcpt.io import write_json_atomic
+
+from . import tokenizer_bpe, tokenizer_spm
+
+log = logging.getLogger(__name__)
+
+# Non-Tibetan probes whose ids must not change (checked on every build; tests use more).
+PROBES = (
+    "The quick brown fox jumps over the lazy dog.\n  Indented line, tabs\tand 1234567.",
+    "藏语是一种汉藏语系语言。北京欢迎你！",
+    "def f(x: int) -> int:\n    return x ** 2  # comment\n",
+    "Mixed: naïve café — Ελληνικά, русский, हिन्दी, 日本語のテキスト. 😀",
+)
+
+
+@dataclass
+class TokenizerConfig:
+    model_type: Literal["bpe", "unigram"] = "bpe"
+    """SentencePiece algorithm for the Tibetan model. BPE: its pieces append cleanly to a BPE base
+    (Llama-2 is SentencePiece BPE) because BPE scores are merge ranks."""
+    vocab_size: int = 20000
+    """Size of the Tibetan SentencePiece model (before dropping pieces the base already has)."""
+    max_added: int = 20000
+    """At most this many pieces are added (issue 5 goal: <= 20,000)."""
+    character_coverage: float = 0.9999
+    """SentencePiece character_coverage; near 1.0 so rare Tibetan stacks get pieces, not bytes."""
+    max_piece_length: int = 16
+    """Longest piece in characters (SentencePiece default 16: about 3-4 syllables)."""
+    sample_bytes: int = 200_000_000
+    """Train on at most this many UTF-8 bytes of documents (chosen by id hash, held-out excluded)."""
+    heldout_fraction: float = 0.02
+    """Documents whose id hash falls below this are held out for fertility (same hash as pack's split)."""
+    heldout_max_docs: int = 2000
+    """Cap on held-out documents measured (fertility is an average; more only costs time)."""
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 100:
+            raise ValueError(f"vocab_size must be >= 100, got {self.vocab_size}")
+        if self.max_added < 1:
+            raise ValueError(f"max_added must be >= 1, got {self.max_added}")
+        if not 0.9 <= self.character_coverage <= 1.0:
+            raise ValueError(f"character_coverage must be in [0.9, 1.0], got {self.character_coverage}")
+        if not 1 <= self.max_piece_length <= 64:
+            raise ValueError(f"max_piece_length must be in [1, 64], got {self.max_piece_length}")
+        if self.sample_bytes < 1000:
+            raise ValueError(f"sample_bytes must be >= 1000, got {self.sample_bytes}")
+        if not 0.0 < self.heldout_fraction < 0.5:
+            raise ValueError(f"heldout_fraction must be in (0, 0.5), got {self.heldout_fraction}")
+        if self.heldout_max_docs < 1:
+            raise ValueError(f"heldout_max_docs must be >= 1, got {self.heldout_max_docs}")
+
+
+# --- corpus access (shared with pipeline.pack) ---------------------------------------------------
+
+
+def corpus_files(corpus: str | Path) -> list[Path]:
+    """The clean corpus shards, sorted (a folder with data/*.parquet, or the data folder itself)."""
+    corpus = Path(corpus)
+    data = corpus / "data" if (corpus / "data").is_dir() else corpus
+    files = sorted(data.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no Parquet shards under {data}")
+    return files
+
+
+def iter_docs(files: list[Path], columns: tuple[str, ...] = ("id", "text", "source")) -> Iterator[dict]:
+    """Rows of the corpus shards in file order, as dicts of `columns`."""
+    for f in files:
+        pf = pq.ParquetFile(f)
+        for batch in pf.iter_batches(batch_size=2048, columns=list(columns)):
+            yield from batch.to_pylist()
+
+
+def files_sha256(files: list[Path]) -> str:
+    """Content hash of input files (names and bytes): the resume key for derived outputs."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def id_fraction(doc_id: str, salt: str = "split") -> float:
+    """Deterministic uniform number in [0, 1) from a document id (blake2b: stable across runs)."""
+    digest = hashlib.blake2b(f"{salt}:{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def is_heldout(doc_id: str, fraction: float) -> bool:
+    """Held-out / validation membership; `pipeline.pack` uses the same rule for its validation split."""
+    return id_fraction(doc_id) < fraction
+
+
+# --- fertility -----------------------------------------------------------------------------------
+
+
+def fertility(tok: Any, texts: list[str]) -> dict[str, float]:
+    """Tokens per Tibetan syllable, per character and per UTF-8 byte of `texts` (no special tokens)."""
+    from pipeline.segment import syllables
+
+    n_tok = sum(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"])
+    n_syl = sum(len(syllables(t)) for t in texts)
+    n_chr = sum(len(t) for t in texts)
+    n_byt = sum(len(t.encode("utf-8")) for t in texts)
+    return {
+        "tokens": n_tok,
+        "syllables": n_syl,
+        "tokens_per_syllable": round(n_tok / max(n_syl, 1), 4),
+        "tokens_per_char": round(n_tok / max(n_chr, 1), 4),
+        "tokens_per_byte": round(n_tok / max(n_byt, 1), 4),
+    }
+
+
+# --- base tokenizers -----------------------------------------------------------------------------
+
+
+def base_kind(base: Path) -> Literal["sentencepiece", "byte_level"]:
+    """`sentencepiece` if the base has a tokenizer.model, `byte_level` for a ByteLevel tokenizer.json."""
+    if base.is_file() and base.suffix == ".model" or (base / "tokenizer.model").is_file():
+        return "sentencepiece"
+    tj = base / "tokenizer.json"
+    if tj.is_file() and tokenizer_bpe.is_byte_level(tj):
+        return "byte_level"
+    raise FileNotFoundError(f"{base}: expected a tokenizer.model or a byte-level tokenizer.json")
+
+
+def load_base(base: Path, workdir: Path) -> tuple[Any, Path]:
+    """Load the base with AutoTokenizer; return (tokenizer, folder it was loaded from).
+
+    A bare `tokenizer.model` is copied to its own folder first: transformers 5 builds a 3-token
+    tokenizer when given `vocab_file=` directly (shared/corpus/SOURCES.md).
+    """
+    from transformers import AutoTokenizer
+
+    if base.is_file():
+        folder = workdir / "base"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(base, folder / "tokenizer.model")
+        base = folder
+    return AutoTokenizer.from_pretrained(str(base)), base
+
+
+def check_unchanged(base_tok: Any, ext_tok: Any, texts: tuple[str, ...] | list[str] = PROBES) -> list[str]:
+    """Texts whose ids differ between base and extended tokenizer (should be none for non-Tibetan)."""
+    return [t for t in texts if base_tok.encode(t, add_special_tokens=False) != ext_tok.encode(t, add_special_tokens=False)]
+
+
+def roundtrip_failures(tok: Any, texts: list[str]) -> list[int]:
+    """Indexes of texts with decode(encode(x)) != x."""
+    bad = []
+    for i, ids in enumerate(tok(texts, add_special_tokens=False)["input_ids"]):
+        if tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False) != texts[i]:
+            bad.append(i)
+    return bad
+
+
+# --- the stage -----------------------------------------------------------------------------------
+
+
+def split_corpus(files: list[Path], cfg: TokenizerConfig) -> tuple[list[str], list[str]]:
+    """(training texts up to sample_bytes, held-out texts) chosen by id hash — deterministic."""
+    train: list[tuple[float, str]] = []
+    heldout: list[tuple[float, str]] = []
+    for row in iter_docs(files, ("id", "text")):
+        if is_heldout(row["id"], cfg.heldout_fraction):
+            heldout.append((id_fraction(row["id"], "heldout-order"), row["text"]))
+        else:
+            train.append((id_fraction(row["id"], "sample"), row["text"]))
+    train.sort(key=lambda x: x[0])
+    sample, total = [], 0
+    for _, text in train:
+        if total >= cfg.sample_bytes:
+            break
+        sample.append(text)
+        total += len(text.encode("utf-8"))
+    heldout.sort(key=lambda x: x[0])
+    return sample, [t for _, t in heldout[: cfg.heldout_max_docs]]
+
+
+def build_tokenizer(corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, force: bool = False) -> dict:
+    """Train Tibetan pieces on `corpus`, extend `base`, write the tokenizer folder `out`; return fertility.json."""
+    files = corpus_files(corpus)
+    base_hash = files_sha256([base] if base.is_file() else sorted(p for p in base.iterdir() if p.is_file()))
+    key = {"config": config_hash(cfg), "corpus": files_sha256(files), "base": base_hash}
+    manifest_path = out / "tokenizer_manifest.json"
+    if not force and manifest_path.is_file():
+        old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if old.get("key") == key:
+            log.info("tokenizer: %s is up to date (same config, corpus and base); skipping", out)
+            return json.loads((out / "fertility.json").read_text(encoding="utf-8"))
+
+    kind = base_kind(base)
+    sample, heldout = split_corpus(files, cfg)
+    if not heldout:
+        raise ValueError("no held-out documents; raise heldout_fraction or use a larger corpus")
+    log.info("tokenizer: training %s on %d docs, %d held out", cfg.model_type, len(sample), len(heldout))
+    blob = tokenizer_spm.train_sentencepiece(
+        tokenizer_spm.training_lines(sample),
+        vocab_size=cfg.vocab_size,
+        model_type=cfg.model_type,
+        character_coverage=cfg.character_coverage,
+        max_piece_length=cfg.max_piece_length,
+    )
+    trained = tokenizer_spm.parse_model(blob)
+
+    with tempfile.TemporaryDirectory(prefix=".tmp-tokenizer-", dir=out.parent if out.parent.exists() else None) as td:
+        work = Path(td)
+        base_tok, base_dir = load_base(base, work)
+        pieces = tokenizer_spm.new_pieces(trained, set(base_tok.get_vocab()), cfg.max_added)
+        stage = work / "out"
+        stage.mkdir()
+        if kind == "sentencepiece":
+            # Extend the proto, then let transformers convert it (slow → fast) and save both files.
+            for f in base_dir.iterdir():
+                if f.is_file() and f.name != "tokenizer.json":
+                    shutil.copy(f, stage / f.name)
+            n_added = tokenizer_spm.extend_spm_file(base_dir / "tokenizer.model", pieces, stage / "tokenizer.model")
+            from transformers import AutoTokenizer
+
+            ext_tok = AutoTokenizer.from_pretrained(str(stage))
+        else:
+            from transformers import AutoTokenizer
+
+            ext_tok = AutoTokenizer.from_pretrained(str(base_dir))
+            n_added = tokenizer_bpe.extend_fast_tokenizer(ext_tok, pieces)
+        ext_tok.save_pretrained(str(stage))
+        (stage / "tibetan.model").write_bytes(blob)  # the trained model, for inspection / reuse
+
+        changed = check_unchanged(base_tok, ext_tok)
+        if changed:
+            raise RuntimeError(f"extension changed non-Tibetan segmentation for {changed[:1]!r}")
+        bad = roundtrip_failures(ext_tok, heldout)
+        if bad:
+            raise RuntimeError(f"decode(encode(x)) != x for {len(bad)} held-out documents")
+        report = {
+            "base": str(base),
+            "base_kind": kind,
+            "model_type": cfg.model_type,
+            "pieces_added": n_added,
+            "vocab_size_before": len(base_tok),
+            "vocab_size_after": len(ext_tok),
+            "heldout_docs": len(heldout),
+            "train_docs": len(sample),
+            "before": fertility(base_tok, heldout),
+            "after": fertility(ext_tok, heldout),
+        }
+        write_json_atomic(stage / "fertility.json", report)
+        write_json_atomic(stage / "tokenizer_manifest.json", {"key": key, "config": to_dict(cfg)})
+        # Swap the finished folder in (manifest inside it, so a half-written folder is never "done").
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(stage), str(out))
+    log.info(
+        "tokenizer: +%d pieces; tokens/syllable %.3f -> %.3f",
+        n_added,
+        report["before"]["tokens_per_syllable"],
+        report["after"]["tokens_per_syllable"],
+    )
+    return report
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", required=True, help="clean corpus folder (data/*.parquet)")
+    parser.add_argument("--base", required=True, help="base tokenizer: folder or tokenizer.model")
+    parser.add_argument("--out", required=True, help="output tokenizer folder")
+    parser.add_argument("--config", default=None, help="YAML config (configs/pipeline/tokenizer.yaml)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+
+
+def cli(args: argparse.Namespace) -> int:
+    cfg = load_config(TokenizerConfig, args.config, args.overrides)
+    report = build_tokenizer(Path(args.corpus), Path(args.base), Path(args.out), cfg, force=args.force)
+    print(json.dumps({k: report[k] for k in ("pieces_added", "before", "after")}, indent=2))
+    return 0
