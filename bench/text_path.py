@@ -30,6 +30,7 @@ from pipeline.document import Document, Rejection, StageStats  # noqa: E402
 from pipeline.filters import FilterConfig, QualityFilter  # noqa: E402
 from pipeline.normalize import NormalizeConfig, Normalizer  # noqa: E402
 from pipeline.segment import SegmentConfig, Segmenter  # noqa: E402
+from pipeline.sources import load_sources  # noqa: E402
 from tibcpt.io import write_json_atomic  # noqa: E402
 
 _SHAD_BREAK = re.compile("(?<=[\u0f0d\u0f0e]) ")
@@ -41,9 +42,11 @@ def chunk_text(text: str, target: int = 20_000) -> list[str]:
     so nothing is lost; a file shorter than 2 * target stays whole."""
     if len(text) < 2 * target:
         return [text]
-    for sep, splitter in (("\n\n", re.compile(r"\n\s*\n")), ("\n", re.compile("\n")), (" ", _SHAD_BREAK)):
-        parts = splitter.split(text)
-        if len(parts) > 1 and max(map(len, parts)) < 2 * target:
+    sep, parts = " ", _SHAD_BREAK.split(text)
+    for cand_sep, splitter in (("\n\n", re.compile(r"\n\s*\n")), ("\n", re.compile("\n"))):
+        cand = splitter.split(text)
+        if len(cand) > 1 and max(map(len, cand)) < 2 * target:
+            sep, parts = cand_sep, cand
             break
     chunks, cur, size = [], [], 0
     for p in parts:
@@ -57,14 +60,37 @@ def chunk_text(text: str, target: int = 20_000) -> list[str]:
     return chunks
 
 
+def source_settings(corpus: Path) -> dict[str, dict]:
+    """Folder (relative to corpus) -> the genre and `segmented` flag sources.yaml gives it, so the
+    bench sees documents as `make corpus` does (segmented sources re-joined, genre-aware rules)."""
+    out: dict[str, dict] = {}
+    try:
+        sources = load_sources(REPO / "sources.yaml")
+    except Exception as e:  # the bench still runs without sources.yaml, just without these hints
+        print(f"sources.yaml not used ({e})")
+        return out
+    for src in sources:
+        path = getattr(src.options, "path", None)
+        if not path:
+            continue
+        p = src.resolve_path(path).resolve()
+        if p.is_relative_to(corpus.resolve()):
+            meta = {"genre": src.genre}
+            if getattr(src.options, "segmented", False):
+                meta["segmented"] = True
+            out[str(p.relative_to(corpus.resolve()))] = meta
+    return out
+
+
 def load_docs(corpus: Path, target: int) -> list[Document]:
+    settings = source_settings(corpus)
     docs = []
     for f in sorted(corpus.rglob("*.txt")):
         rel = f.relative_to(corpus)
         folder = str(rel.parent)
         text = f.read_bytes().decode("utf-8", errors="replace")
         for i, chunk in enumerate(chunk_text(text, target)):
-            docs.append(Document(id=f"{rel}#{i}", text=chunk, source=folder, meta={}))
+            docs.append(Document(id=f"{rel}#{i}", text=chunk, source=folder, meta=dict(settings.get(folder, {}))))
     return docs
 
 
@@ -110,9 +136,10 @@ def main() -> int:
     by_reason = Counter(r.reason for r in rejects)
     folders: dict[str, dict] = defaultdict(dict)
     kept_by = Counter(d.source for d in kept)
+    in_bytes = {d.id: len(d.text.encode("utf-8")) for d in docs}  # input bytes: text changes on the way
     kept_bytes = Counter()
     for d in kept:
-        kept_bytes[d.source] += len(d.text.encode("utf-8"))
+        kept_bytes[d.source] += in_bytes[d.id]
     drop_by = defaultdict(Counter)
     for r in rejects:
         drop_by[r.source][r.reason] += 1

@@ -85,9 +85,7 @@ def feed_links(html: bytes, base_url: str) -> list[str]:
     tree = _html_tree(html)
     if tree is None:
         return []
-    hrefs = tree.xpath(
-        "//link[contains(@rel,'alternate')][contains(@type,'rss') or contains(@type,'atom')]/@href"
-    )
+    hrefs = tree.xpath("//link[contains(@rel,'alternate')][contains(@type,'rss') or contains(@type,'atom')]/@href")
     return [u for u in (normalize_url(str(h), base_url) for h in hrefs) if u]
 
 
@@ -120,9 +118,7 @@ def parse_feed(data: bytes, base_url: str) -> list[str]:
     if root is None:
         return []
     raw = root.xpath("//*[local-name()='item']/*[local-name()='link']/text()")
-    raw += root.xpath(
-        "//*[local-name()='entry']/*[local-name()='link'][not(@rel) or @rel='alternate']/@href"
-    )
+    raw += root.xpath("//*[local-name()='entry']/*[local-name()='link'][not(@rel) or @rel='alternate']/@href")
     out: dict[str, None] = {}
     for r in raw:
         u = normalize_url(str(r), base_url)

@@ -57,7 +57,9 @@ def ngram_hashes(text: str, n: int) -> tuple[np.ndarray, list[str]]:
     m = len(syls) - n + 1
     if m <= 0:
         return np.zeros(0, dtype=np.uint64), syls
-    h = np.fromiter((xxhash.xxh3_64_intdigest(_SEP.join(syls[i : i + n])) for i in range(m)), np.uint64, count=m)
+    h = np.fromiter(
+        (xxhash.xxh3_64_intdigest(_SEP.join(syls[i : i + n]).encode()) for i in range(m)), np.uint64, count=m
+    )
     return h, syls
 
 

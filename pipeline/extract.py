@@ -45,7 +45,8 @@ class ExtractConfig:
     html_favor_precision: bool = True
     """trafilatura's precision mode: drops borderline blocks (teasers, related links) from the text."""
     index_link_share: float = 0.5
-    """An HTML page whose extracted text is more than this share link text is an index page."""
+    """An HTML page whose content (outside nav/header/footer/aside) is more than this share link
+    text is an index page (list of headlines); jusText uses 0.2 per block, we judge whole pages."""
     index_min_links: int = 8
     """... provided the page has at least this many links (a short article with one link is not)."""
     pdf_max_pua_share: float = 0.02
@@ -157,7 +158,6 @@ def clean_text(text: str) -> str:
 # ---------------------------------------------------------------------------------------------- html
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
-_BULLET = re.compile(r"^\s*(?:[-*\u2022|>]\s*)+")
 
 
 def decode_html(data: bytes, declared: str | None = None) -> tuple[str, str]:
@@ -184,27 +184,26 @@ def decode_html(data: bytes, declared: str | None = None) -> tuple[str, str]:
     return data.decode("utf-8", errors="replace"), "utf-8"
 
 
-def link_share(html: str, text: str) -> tuple[float, int]:
-    """(share of the extracted text's characters on lines that are a link's text, number of links).
+def link_density(html: str) -> tuple[float, int]:
+    """(share of the page's content text that is link text, number of links), after dropping the
+    structural boilerplate (nav/header/footer/aside/script/style/form), where menus live.
 
     Link density is the classic boilerplate signal (Kohlschütter et al. 2010, "Boilerplate
-    Detection using Shallow Text Features"; jusText drops blocks above 0.2). A page whose *main*
-    text is mostly link lines is a list of headlines, not an article.
+    Detection using Shallow Text Features"; jusText drops blocks above 0.2). A page whose content
+    is mostly link text is a list of headlines, not an article; trafilatura then returns little or
+    nothing, so we measure the page rather than its extraction.
     """
     try:
         tree = lxml.html.fromstring(html)
     except (ValueError, lxml.etree.ParserError):
         return 0.0, 0
-    anchors = {" ".join(a.text_content().split()) for a in tree.iter("a")}
-    anchors.discard("")
-    n_links = sum(1 for _ in tree.iter("a"))
-    total = link = 0
-    for line in text.split("\n"):
-        line = " ".join(_BULLET.sub("", line).split())
-        total += len(line)
-        if line in anchors:
-            link += len(line)
-    return (link / total if total else 0.0), n_links
+    for el in tree.xpath("//nav|//header|//footer|//aside|//script|//style|//noscript|//form"):
+        if el.getparent() is not None:
+            el.drop_tree()
+    total = len(" ".join(tree.text_content().split()))
+    anchors = [" ".join(a.text_content().split()) for a in tree.iter("a")]
+    link = sum(len(a) for a in anchors)
+    return (link / total if total else 0.0), len(anchors)
 
 
 def extract_html(data: bytes | str, cfg: ExtractConfig, url: str | None = None, declared: str | None = None) -> dict:
@@ -212,26 +211,26 @@ def extract_html(data: bytes | str, cfg: ExtractConfig, url: str | None = None, 
     html, encoding = (data, "str") if isinstance(data, str) else decode_html(data, declared)
     if not html.strip():
         raise ExtractError("empty", "empty HTML")
-    doc = trafilatura.bare_extraction(
+    res = trafilatura.bare_extraction(
         html,
         url=url,
         include_comments=False,
         include_tables=True,
         favor_precision=cfg.html_favor_precision,
         with_metadata=True,
-        as_dict=True,
     )
-    text = clean_text((doc or {}).get("text") or "").strip()
-    share, n_links = link_share(html, text)
+    doc = res.as_dict() if res is not None else {}
+    text = clean_text(doc.get("text") or "").strip()
+    share, n_links = link_density(html)
     if n_links >= cfg.index_min_links and (not text or share > cfg.index_link_share):
-        raise ExtractError("index_page", f"{n_links} links, link text share {share:.2f} of extracted text")
+        raise ExtractError("index_page", f"{n_links} links, link text share {share:.2f} of the content")
     if not text:
         raise ExtractError("empty", "trafilatura found no main text")
     return {
         "text": text,
-        "title": (doc or {}).get("title"),
-        "date": (doc or {}).get("date"),
-        "url": url or (doc or {}).get("url"),
+        "title": doc.get("title"),
+        "date": doc.get("date"),
+        "url": url or doc.get("url"),
         "encoding": encoding,
     }
 
@@ -273,6 +272,8 @@ def extract(raw: RawDoc, cfg: ExtractConfig, stats: StageStats) -> Document | Re
             raise ExtractError("too_large", f"{size} bytes > max_bytes {cfg.max_bytes}")
         if isinstance(raw.content, str) and raw.format in ("text", "txt"):
             text = clean_text(raw.content)
+            # ingest decoded and split this file; it recorded the damage on the file's first part
+            stats.extra["undecodable_bytes"] += int(meta.get("undecodable_bytes", 0))
         elif raw.format in ("txt", "text"):
             dec = decode_bytes(raw.content, cfg, meta.get("encoding"))
             text = clean_text(dec.text)
@@ -313,9 +314,7 @@ class Extractor:
     def __init__(self, cfg: ExtractConfig | None = None) -> None:
         self.cfg = cfg or ExtractConfig()
 
-    def __call__(
-        self, raws: list[RawDoc | Rejection], stats: StageStats, rejects: list[Rejection]
-    ) -> list[Document]:
+    def __call__(self, raws: list[RawDoc | Rejection], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
         out: list[Document] = []
         for raw in raws:
             if isinstance(raw, Rejection):

@@ -8,7 +8,7 @@ glyphs by position, and vowel glyphs sit outside the base glyph's box. pypdfium2
 Failure modes handled here (each a pure helper that tests call directly):
 1. spaces inside syllables (`repair_pdf_spaces`): PDF producers that position glyphs one by one,
    or letter-space a line, make pdfium insert spaces between a letter and its vowel sign;
-2. multi-column pages (`order_segments`): pdfium returns text in content-stream order, which for
+2. multi-column pages (`reading_boxes`): pdfium returns text in content-stream order, which for
    many layout tools is line by line across columns; we re-order text segments by column using the
    whitespace gutters between them (the "whitespace rectangle" idea of Breuel 2002, reduced to
    vertical gutters);
@@ -28,25 +28,30 @@ import pypdfium2 as pdfium
 # them is never real text (Unicode Standard ch. 13.4: they are all combining, category Mn/Mc).
 _TIB_BASE = "\u0f40-\u0f6c\u0f90-\u0fbc"
 _TIB_COMBINING = "\u0f71-\u0f84\u0f86\u0f87\u0f90-\u0fbc\u0f35\u0f37\u0f39"
-_SPACE_BEFORE_COMBINING = re.compile(rf"(?<=[{_TIB_BASE}{_TIB_COMBINING}])[ \t]+(?=[{_TIB_COMBINING}])")
+# A line break there is not real either (a producer wrapped inside a stack).
+_SPACE_BEFORE_COMBINING = re.compile(rf"(?<=[{_TIB_BASE}{_TIB_COMBINING}])\s+(?=[{_TIB_COMBINING}])")
 # A space before a tsheg is never real either (NORMALIZATION.md rule 7: spaces next to a tsheg go).
 _SPACE_BEFORE_TSHEG = re.compile(rf"(?<=[{_TIB_BASE}{_TIB_COMBINING}])[ \t]+(?=\u0f0b)")
-# Letter-spaced lines: spaces between any two Tibetan letters/marks/tshegs.
+# Letter-spaced lines: gaps between grapheme clusters (before a base letter, a tsheg or a shad)
+# that hold spaces. Real Tibetan has none there (spaces follow shads); word-segmented text has one
+# per word, ~20% of the gaps; a letter-spaced line has nearly all.
 _TIB_ANY = rf"{_TIB_BASE}{_TIB_COMBINING}\u0f0b"
-_SPACE_BETWEEN_TIB = re.compile(rf"(?<=[{_TIB_ANY}])[ \t]+(?=[{_TIB_ANY}])")
-_TIB_PAIR = re.compile(rf"[{_TIB_ANY}](?=[{_TIB_ANY}])")
+_CLUSTER_GAP = re.compile(rf"(?<=[{_TIB_ANY}])([ \t]*)(?=[\u0f40-\u0f6c\u0f0b\u0f0d-\u0f14])")
+_SPACE_BETWEEN_TIB = re.compile(rf"(?<=[{_TIB_ANY}])[ \t]+(?=[{_TIB_ANY}\u0f0d-\u0f14])")
 _TIB_CHAR = re.compile(r"[\u0f00-\u0fff]")
 _PUA_CHAR = re.compile(r"[\ue000-\uf8ff]")
+# pdfium marks soft hyphens / generated breaks with C0 controls (e.g. \x02, \x1a); not text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def repair_pdf_spaces(text: str, letter_spaced_share: float = 0.5) -> tuple[str, int]:
     """Remove spaces that a PDF text layer put inside Tibetan syllables; return (text, repairs).
 
     Always: a space between a Tibetan letter and a following vowel sign / subjoined letter / tsheg.
-    Per line, when the line is letter-spaced (more than `letter_spaced_share` of adjacent Tibetan
-    character pairs are separated by a space), every space between two Tibetan letters goes: real
-    Tibetan puts spaces only after a shad (word-segmented corpora put at most one per word, i.e.
-    well under half of the pairs), so such a line is a rendering artifact.
+    Per line, when the line is letter-spaced (more than `letter_spaced_share` of the gaps between
+    Tibetan grapheme clusters hold a space), every space between Tibetan characters, or before a
+    shad, goes: real Tibetan puts spaces only after a shad (word-segmented corpora one per word,
+    ~20% of the gaps), so such a line is a rendering artifact.
     """
     text, n1 = _SPACE_BEFORE_COMBINING.subn("", text)
     text, n2 = _SPACE_BEFORE_TSHEG.subn("", text)
@@ -55,9 +60,8 @@ def repair_pdf_spaces(text: str, letter_spaced_share: float = 0.5) -> tuple[str,
         return text, repairs
     out_lines = []
     for line in text.split("\n"):
-        spaced = len(_SPACE_BETWEEN_TIB.findall(line))
-        pairs = len(_TIB_PAIR.findall(line)) + spaced
-        if pairs and spaced / pairs > letter_spaced_share:
+        gaps = _CLUSTER_GAP.findall(line)
+        if gaps and sum(1 for g in gaps if g) / len(gaps) > letter_spaced_share:
             line, n = _SPACE_BETWEEN_TIB.subn("", line)
             repairs += n
         out_lines.append(line)
@@ -79,7 +83,7 @@ class Segment:
     bottom: float
     right: float
     top: float
-    text: str
+    text: str = ""
 
 
 def _gutters(segments: list[Segment], min_gap: float) -> list[float]:
@@ -94,29 +98,13 @@ def _gutters(segments: list[Segment], min_gap: float) -> list[float]:
     return gutters
 
 
-def _lines(segments: list[Segment], join_wrapped: bool) -> str:
-    """Top-to-bottom lines from segments of one column; segments on one baseline join."""
-    segs = sorted(segments, key=lambda s: (-s.top, s.left))
-    lines: list[list[Segment]] = []
-    for s in segs:
-        if lines and abs(lines[-1][0].top - s.top) < 0.5 * max(s.top - s.bottom, 1.0):
-            lines[-1].append(s)
-        else:
-            lines.append([s])
-    texts = ["".join(x.text for x in sorted(line, key=lambda s: s.left)).rstrip() for line in lines]
-    if not join_wrapped:
-        return "\n".join(texts)
-    # Tibetan wraps lines after a tsheg without a hyphen; such a line continues on the next one.
-    out = ""
-    for t in texts:
-        if out and not out.endswith("\u0f0b"):
-            out += "\n"
-        out += t
-    return out
+Box = tuple[float, float, float, float]
+"""(left, bottom, right, top) in PDF user space."""
 
 
-def order_segments(segments: list[Segment], page_width: float, join_wrapped: bool = True) -> str:
-    """Page text in reading order: column by column, with full-width blocks kept in place.
+def reading_boxes(segments: list[Segment], page_width: float) -> list[Box] | None:
+    """Page regions in reading order: column by column, full-width blocks kept in place; None
+    when the page has a single column (then pdfium's own line order is right).
 
     Gutters are found among segments narrower than 45% of the page (headings and full-width lines
     would bridge them); a gutter counts only if it has at least 3 segments on each side (so a
@@ -124,7 +112,7 @@ def order_segments(segments: list[Segment], page_width: float, join_wrapped: boo
     horizontal bands, each read column by column.
     """
     if not segments:
-        return ""
+        return None
     narrow = [s for s in segments if s.right - s.left < 0.45 * page_width] or segments
     gutters = [
         g
@@ -132,27 +120,24 @@ def order_segments(segments: list[Segment], page_width: float, join_wrapped: boo
         if sum(s.right <= g for s in narrow) >= 3 and sum(s.left >= g for s in narrow) >= 3
     ]
     if not gutters:
-        return _lines(segments, join_wrapped)
+        return None
     spanning = sorted((s for s in segments if any(s.left < g < s.right for g in gutters)), key=lambda s: -s.top)
-    rest = [s for s in segments if not any(s.left < g < s.right for g in gutters)]
-    bounds = [-1e9, *gutters, 1e9]
+    xs = [min(s.left for s in segments) - 1, *gutters, max(s.right for s in segments) + 1]
+    top = max(s.top for s in segments) + 1
+    boxes: list[Box] = []
+    for span in [*spanning, None]:
+        bottom = span.top if span is not None else min(s.bottom for s in segments) - 1
+        if top > bottom:
+            boxes += [(lo, bottom, hi, top) for lo, hi in zip(xs, xs[1:])]
+        if span is not None:
+            boxes.append((xs[0], span.bottom, xs[-1], span.top))
+            top = span.bottom
+    return boxes
 
-    def mid(s: Segment) -> float:
-        return (s.top + s.bottom) / 2
 
-    # Band k holds the segments below exactly k full-width segments; every segment lands in one.
-    bands: list[list[Segment]] = [[] for _ in range(len(spanning) + 1)]
-    for s in rest:
-        bands[sum(mid(sp) > mid(s) for sp in spanning)].append(s)
-    blocks: list[str] = []
-    for k, band in enumerate(bands):
-        for lo, hi in zip(bounds, bounds[1:]):
-            col = [s for s in band if lo <= (s.left + s.right) / 2 < hi]
-            if col:
-                blocks.append(_lines(col, join_wrapped))
-        if k < len(spanning):
-            blocks.append(spanning[k].text.rstrip())
-    return "\n".join(b for b in blocks if b)
+def _join_wrapped(text: str) -> str:
+    """Tibetan wraps lines after a tsheg with no hyphen: such a line continues on the next one."""
+    return re.sub(r"\u0f0b[ \t]*\r?\n[ \t]*", "\u0f0b", text)
 
 
 def pdf_pages(data: bytes, join_wrapped: bool = True) -> list[str]:
@@ -163,11 +148,15 @@ def pdf_pages(data: bytes, join_wrapped: bool = True) -> list[str]:
         for i in range(len(pdf)):
             page = pdf[i]
             textpage = page.get_textpage()
-            segments = []
-            for r in range(textpage.count_rects()):
-                left, bottom, right, top = textpage.get_rect(r)
-                segments.append(Segment(left, bottom, right, top, textpage.get_text_bounded(left, bottom, right, top)))
-            pages.append(order_segments(segments, page.get_width(), join_wrapped))
+            segments = [Segment(*textpage.get_rect(r), "") for r in range(textpage.count_rects())]
+            boxes = reading_boxes(segments, page.get_width())
+            if boxes is None:
+                text = textpage.get_text_range()
+            else:
+                parts = (textpage.get_text_bounded(*box) for box in boxes)
+                text = "\n".join(p.strip() for p in parts if p.strip())
+            text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+            pages.append(_join_wrapped(text) if join_wrapped else text)
             textpage.close()
             page.close()
     finally:

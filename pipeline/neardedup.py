@@ -66,17 +66,21 @@ class NearDedupConfig:
     num_perm: int = 128
     """MinHash permutations (signature length). 128 keeps the Jaccard estimate's standard error at
     <= 0.045, enough to separate the verification threshold from unrelated text."""
-    bands: int = 32
-    """LSH bands; bands * rows must be <= num_perm."""
-    rows: int = 4
-    """Rows per band. 32x4 makes a pair a candidate with probability 1-(1-J^4)^32: 0.87 at J=0.5
-    (our most truncated copies), 0.99 at J=0.6, 0.05 at J=0.2 — candidates are verified afterwards,
-    so a low S-curve costs only verification time."""
+    bands: int = 42
+    """LSH bands; bands * rows must be <= num_perm (42 x 3 = 126 of 128 permutations)."""
+    rows: int = 3
+    """Rows per band. 42x3 makes a pair a candidate with probability 1-(1-J^3)^42: 0.996 at J=0.5
+    (our most truncated copies), 0.29 at J=0.2, ~0 for unrelated text; candidates are verified, so
+    a low S-curve costs only verification time. Sweep (bench/results/dedup.json, 912 docs):
+    42x3 F1 1.000, 32x4 0.998 (misses some J~0.5 truncations), 16x8 0.914 (misses most of them)."""
     threshold: float = 0.6
-    """Estimated Jaccard at or above which a candidate pair is a near duplicate."""
+    """Estimated Jaccard at or above which a candidate pair is a near duplicate. Sweep with
+    containment off: 0.5 -> recall 0.983, 0.6 -> 0.935, 0.8 -> 0.499 (precision 1.0 throughout; the
+    vowel/formula hard negatives sit below 0.15). 0.6 leaves margin above hard negatives, and
+    containment recovers the truncated copies that Jaccard alone misses."""
     containment_threshold: float = 0.8
     """Estimated |A∩B|/min(|A|,|B|) at or above which a pair is a duplicate (truncated copies,
-    copies with extra headers/footers)."""
+    copies with extra headers/footers). With it, recall at threshold 0.6 goes 0.935 -> 1.000."""
     containment_min_ratio: float = 0.3
     """Containment is only trusted when min(|A|,|B|)/max(|A|,|B|) >= this: for a small doc inside a
     large one the Jaccard is tiny and one chance equal hash value would fake a high containment."""
@@ -129,7 +133,8 @@ class NearDedupResult:
 
 
 def shingles(text: str, k: int = 5) -> list[str]:
-    """Syllable k-grams of `match_key(text)`; a text shorter than k syllables is one shingle."""
+    """Syllable k-grams of `match_key(text)` as strings (for inspection and tests; hashing uses
+    `shingle_hashes`); a text shorter than k syllables is one shingle."""
     syls = syllables(match_key(text))
     if not syls:
         return []
@@ -138,11 +143,41 @@ def shingles(text: str, k: int = 5) -> list[str]:
     return [_SEP.join(syls[i : i + k]) for i in range(len(syls) - k + 1)]
 
 
+@lru_cache(maxsize=1 << 18)
+def _syllable_hash(syl: str, seed: int) -> int:
+    # Syllable types follow Zipf's law, so this cache answers almost every call.
+    return xxhash.xxh64_intdigest(syl.encode(), seed)
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    # splitmix64 finalizer: avalanches the combined k-gram value before folding to 32 bits.
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
 def shingle_hashes(text: str, k: int = 5, seed: int = 1) -> np.ndarray:
-    """Sorted unique 32-bit xxhash values of `shingles(text, k)` (uint32; empty for no syllables)."""
-    sh = shingles(text, k)
-    h = np.fromiter((xxhash.xxh32_intdigest(s, seed) for s in sh), dtype=np.uint32, count=len(sh))
-    return np.unique(h)
+    """Sorted unique 32-bit hashes of the syllable k-grams of `match_key(text)` (uint32).
+
+    Hand-rolled rolling combination instead of hashing each k-gram string: one cached xxh64 per
+    syllable, then the k-gram hashes for the whole doc in k numpy steps (order-sensitive:
+    h = (h * P) ^ next). It is 3x faster than join + xxh32 per shingle, which matters because
+    signatures must run at >= 1,000 docs/s per core. 32 bits: a doc has ~10^3 shingles, so
+    collisions inside a doc are ~10^-4 and between docs they only add noise below 1/num_perm.
+    """
+    syls = syllables(match_key(text))
+    if not syls:
+        return np.zeros(0, dtype=np.uint32)
+    hs = np.fromiter((_syllable_hash(s, seed) for s in syls), dtype=np.uint64, count=len(syls))
+    m = max(1, len(syls) - k + 1)
+    g = hs[:m].copy()
+    with np.errstate(over="ignore"):
+        for j in range(1, min(k, len(syls))):
+            g = (g * np.uint64(0x100000001B3)) ^ hs[j : j + m]
+        g = _mix64(g)
+    return np.unique((g >> np.uint64(32)).astype(np.uint32))
 
 
 @lru_cache(maxsize=8)
@@ -359,6 +394,9 @@ def near_dedup(
     pair_iter = (candidate_pairs_memory if backend == "memory" else candidate_pairs_disk)(sig, active, cfg, workdir)
     counts: Counter = Counter()
     for i, j in pair_iter:
+        # The disk backend repeats a pair once per shared band; count and check each pair once per batch.
+        code = np.unique(i * n + j)
+        i, j = code // n, code % n
         counts["candidate_pairs"] += len(i)
         # Pairs already in one cluster need no check: connected components do not change.
         same = np.fromiter((uf.find(a) == uf.find(b) for a, b in zip(i, j)), dtype=bool, count=len(i))

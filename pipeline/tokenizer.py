@@ -234,7 +234,8 @@ def build_tokenizer(corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, f
     )
     trained = tokenizer_spm.parse_model(blob)
 
-    with tempfile.TemporaryDirectory(prefix=".tmp-tokenizer-", dir=out.parent if out.parent.exists() else None) as td:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".tmp-{out.name}-", dir=out.parent) as td:
         work = Path(td)
         base_tok, base_dir = load_base(base, work)
         pieces = tokenizer_spm.new_pieces(trained, set(base_tok.get_vocab()), cfg.max_added)
@@ -280,7 +281,6 @@ def build_tokenizer(corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, f
         # Swap the finished folder in (manifest inside it, so a half-written folder is never "done").
         if out.exists():
             shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(stage), str(out))
     log.info(
         "tokenizer: +%d pieces; tokens/syllable %.3f -> %.3f",

@@ -180,10 +180,10 @@ def recover_open_file(path: Path, on_record: Callable[[ArcWarcRecord, int], None
         it = ArchiveIterator(fh)
         try:
             for rec in it:
-                offset = it.get_record_offset()
                 if rec.rec_type == "response":
+                    # read before get_record_offset(): warcio computes the offset by reading to the end
                     rec.buffered = rec.content_stream().read()  # type: ignore[attr-defined]
-                    on_record(rec, offset)
+                    on_record(rec, it.get_record_offset())
                     n += 1
                 it.read_to_end(rec)
                 good_end = it.get_record_offset() + it.get_record_length()
@@ -220,15 +220,16 @@ def iter_warc(path: Path, source: str) -> Iterator[RawDoc | Rejection]:
             for rec in it:
                 if rec.rec_type not in ("response", "resource"):
                     continue  # request/warcinfo/metadata records describe a response, they are not documents
-                offset = it.get_record_offset()
-                yield _record_to_doc(rec, source, name, offset)
+                body = rec.content_stream().read()  # undoes chunking and Content-Encoding
+                # only now: warcio's get_record_offset() reads the record to its end (losing the payload)
+                yield _record_to_doc(rec, body, source, name, it.get_record_offset())
         except Exception as e:
             yield Rejection(f"{source}/{name}", source, "ingest", "warc_corrupt", f"{type(e).__name__}: {e}")
     finally:
         fh.close()
 
 
-def _record_to_doc(rec: ArcWarcRecord, source: str, warc_file: str, offset: int) -> RawDoc | Rejection:
+def _record_to_doc(rec: ArcWarcRecord, body: bytes, source: str, warc_file: str, offset: int) -> RawDoc | Rejection:
     url = rec.rec_headers.get_header("WARC-Target-URI") or ""
     meta: dict[str, Any] = {
         "url": url,
@@ -263,7 +264,6 @@ def _record_to_doc(rec: ArcWarcRecord, source: str, warc_file: str, offset: int)
     charset = content_charset(ctype)
     if charset:
         meta["charset"] = charset
-    body = rec.content_stream().read()  # undoes chunking and Content-Encoding
     return RawDoc(doc_id, source, body, fmt, meta)  # type: ignore[arg-type]
 
 

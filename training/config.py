@@ -161,6 +161,8 @@ class TrainConfig:
     """Keep only the last K checkpoints."""
     resume_from_checkpoint: str | None = None
     """A checkpoint folder, or `auto` for the latest under output_dir/checkpoints."""
+    eval_at_start: bool = True
+    """Evaluate before the first step (the baseline for measuring forgetting)."""
     tensorboard: bool = True
     """Also log to TensorBoard when it is installed."""
     num_threads: int | None = None

@@ -1,0 +1,393 @@
+"""`kind: web` sources and `tibcpt crawl`: a polite, resumable crawler that keeps everything in WARC.
+
+`tibcpt crawl --sources sources.yaml` fetches each enabled `kind: web` source into its crawl folder
+(`warc_dir`): gzip WARC files with a request and a response record per exchange, plus
+`frontier.sqlite` (frontier + seen set). `tibcpt corpus` then reads that folder's finished WARC files
+exactly as `kind: warc` does, so the corpus can always be rebuilt and audited without re-crawling.
+
+Politeness: robots.txt is obeyed (disallow rules and Crawl-delay); successive requests to one host
+start at least `delay` seconds apart; at most `concurrency_per_host` requests per host at once;
+429/5xx and transport errors are retried with exponential backoff (Retry-After honoured), other 4xx
+are not; redirects are followed only within the allowed hosts; loopback/private/link-local
+addresses are refused unless `allow_private_addresses`. Tibetan-first: a page whose text is less
+than `min_tibetan_share` Tibetan is kept in WARC but its links are not followed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from tqdm import tqdm
+
+from tibcpt.io import write_json_atomic
+
+from .crawl_fetch import FetchError, HostGate, Response, check_address, fetch_once, parse_retry_after, parse_robots
+from .crawl_frontier import Frontier, Item
+from .crawl_options import WebOptions, crawl_dir
+from .crawl_parse import (
+    extract_links,
+    feed_links,
+    normalize_url,
+    page_text,
+    parse_feed,
+    parse_sitemap,
+    scope_reason,
+    tibetan_share,
+    url_host,
+)
+from .document import RawDoc, Rejection
+from .sources import SourceConfig, expand_vars, load_sources, register_kind
+from .warc import OPEN_SUFFIX, ROLE_HEADER, WarcSink, content_format, iter_warc, recover_open_file
+
+log = logging.getLogger(__name__)
+
+Child = tuple[str, str, int, int, str]  # url, host, depth, hops, role
+
+
+class Crawler:
+    """One source's crawl. `run()` resumes whatever `frontier.sqlite` in `folder` holds."""
+
+    def __init__(self, source: SourceConfig, folder: Path, stop_after: int | None = None):
+        self.src = source
+        self.o: WebOptions = source.options
+        self.folder = folder
+        self.stop_after = stop_after
+        """Test/ops hook: stop dispatching after this many completed URLs in this run (graceful)."""
+        self.ua = self.o.user_agent or f"tibcpt/{_version()} (+{expand_vars(self.o.contact)})"
+        seed_hosts = [url_host(normalize_url(u) or u) for u in self.o.seeds + self.o.sitemaps + self.o.feeds]
+        self.allowed = self.o.allowed_hosts or sorted(set(seed_hosts))
+        self.include = [re.compile(p) for p in self.o.include_patterns]
+        self.exclude = [re.compile(p) for p in self.o.exclude_patterns]
+        self.frontier = Frontier(folder / "frontier.sqlite")
+        self.sink = WarcSink(folder, prefix=source.name, max_file_bytes=self.o.warc_file_bytes, software=self.ua)
+        self.session = requests.Session()
+        self._lock = threading.Lock()
+        self._hosts: dict[str, tuple[HostGate, Any, str]] = {}  # host -> (gate, robots parser, ip)
+        self._host_locks: dict[str, threading.Lock] = {}
+        self.errors: Counter = Counter()
+        self.bytes = 0
+        self.completed = 0
+
+    # ----------------------------------------------------------------------------------- decisions
+
+    def _child(self, url: str, depth: int, hops: int, role: str) -> Child | None:
+        reason = scope_reason(url, self.allowed, self.include, self.exclude)
+        if reason:
+            with self._lock:
+                self.errors[f"link_{reason}"] += 1
+            return None
+        return (url, url_host(url), depth, hops, role)
+
+    def analyze(self, item: Item, resp: Response) -> tuple[list[Child], str | None]:
+        """Out-links to enqueue and a note (why nothing was followed) for one final response."""
+        kids: list[Child | None] = []
+        if 300 <= resp.status < 400 and resp.header("Location"):
+            target = normalize_url(resp.header("Location") or "", resp.url)
+            if target is None:
+                return [], "redirect_invalid"
+            if item.hops >= self.o.max_redirects:
+                return [], "too_many_redirects"
+            if scope_reason(target, self.allowed, self.include, self.exclude):
+                return [], f"redirect_{scope_reason(target, self.allowed, self.include, self.exclude)}"
+            return [(target, url_host(target), item.depth, item.hops + 1, item.role)], None
+        if resp.status != 200:
+            return [], f"http_{resp.status}"
+        if resp.truncated:
+            return [], f"truncated_{resp.truncated}"
+        body = resp.decoded_body()
+        if item.role == "sitemap":
+            pages, nested = parse_sitemap(body, resp.url)
+            kids += [self._child(u, item.depth, 0, "page") for u in pages]
+            kids += [self._child(u, item.depth, 0, "sitemap") for u in nested]
+        elif item.role == "feed":
+            kids += [self._child(u, item.depth, 0, "page") for u in parse_feed(body, resp.url)]
+        else:
+            if content_format(resp.header("Content-Type")) != "html":
+                return [], "not_html"
+            if self.o.discover:
+                kids += [self._child(u, 0, 0, "feed") for u in feed_links(body, resp.url)]
+            share = tibetan_share(page_text(body))
+            if share < self.o.min_tibetan_share and not self.o.follow_non_tibetan:
+                return [k for k in kids if k], f"low_tibetan_{share:.2f}"
+            if item.depth < self.o.max_depth:
+                kids += [self._child(u, item.depth + 1, 0, "page") for u in extract_links(body, resp.url)]
+        return [k for k in kids if k], None
+
+    # ----------------------------------------------------------------------------------- fetching
+
+    def _host(self, host: str, scheme: str) -> tuple[HostGate, Any, str]:
+        """Per-host gate, robots.txt and address, set up once (robots fetched through the gate)."""
+        with self._lock:
+            hl = self._host_locks.setdefault(host, threading.Lock())
+        with hl:
+            if host in self._hosts:
+                return self._hosts[host]
+            ip = check_address(f"{scheme}://{host}/", self.o.allow_private_addresses)
+            gate = HostGate(self.o.delay if self.o.delay is not None else 1.0)
+            robots_url = f"{scheme}://{host}/robots.txt"
+            text, note = "", None
+            try:
+                gate.wait_turn()
+                r = fetch_once(self.session, robots_url, **self._fetch_kw(), ip=ip)
+                self.sink.write_exchange(*_record_args(r), role="robots", ip=ip)
+                if r.status == 200:
+                    text = r.decoded_body().decode("utf-8", "replace")
+                elif r.status >= 500:
+                    note = f"robots_http_{r.status}"
+            except FetchError as e:
+                note = f"robots_{e.kind}"
+            # RFC 9309 §2.3.1: 4xx means no rules; an unreachable/5xx robots.txt means disallow all.
+            rp, crawl_delay = parse_robots("User-agent: *\nDisallow: /\n" if note else text, self.ua)
+            if note:
+                with self._lock:
+                    self.errors[note] += 1
+            if self.o.delay is None and crawl_delay is not None:
+                gate.delay = crawl_delay
+            if self.o.discover and not note:
+                self.frontier.add([c for c in (self._child(u, 0, 0, "sitemap") for u in rp.site_maps() or []) if c])
+            self._hosts[host] = (gate, rp, ip)
+            return self._hosts[host]
+
+    def _fetch_kw(self) -> dict[str, Any]:
+        o = self.o
+        return dict(
+            user_agent=self.ua,
+            connect_timeout=o.connect_timeout,
+            read_timeout=o.read_timeout,
+            total_timeout=o.total_timeout,
+            max_bytes=o.max_bytes,
+        )
+
+    def process(self, item: Item) -> None:
+        """Fetch one URL (with retries), write every response to WARC, mark it in the frontier."""
+        parts = urlsplit(item.url)
+        try:
+            gate, rp, ip = self._host(item.host, parts.scheme)
+        except FetchError as e:
+            return self._finish_failed(item, e.kind)
+        if not rp.can_fetch(self.ua, item.url):
+            with self._lock:
+                self.errors["robots_disallowed"] += 1
+            self.frontier.complete(item.url, "skipped", reason="robots_disallowed")
+            return None
+        attempt = 0
+        while True:
+            gate.wait_turn()
+            try:
+                resp = fetch_once(self.session, item.url, **self._fetch_kw(), ip=ip)
+            except FetchError as e:
+                with self._lock:
+                    self.errors[e.kind] += 1
+                if attempt >= self.o.retries:
+                    return self._finish_failed(item, e.kind)
+                time.sleep(self.o.backoff * 2**attempt)
+                attempt += 1
+                continue
+            retryable = resp.status == 429 or 500 <= resp.status < 600
+            if retryable and attempt < self.o.retries:
+                wait_s = self.o.backoff * 2**attempt
+                retry_after = parse_retry_after(resp.header("Retry-After"))
+                if retry_after is not None and retry_after <= self.o.max_retry_after:
+                    wait_s = max(wait_s, retry_after)
+                    gate.push_back(retry_after)
+                if retry_after is None or retry_after <= self.o.max_retry_after:
+                    with self._lock:
+                        self.errors[f"http_{resp.status}"] += 1
+                        self.bytes += len(resp.body)
+                    self.sink.write_exchange(*_record_args(resp), role=item.role, truncated=resp.truncated, ip=ip)
+                    time.sleep(wait_s)
+                    attempt += 1
+                    continue
+            break
+        children, note = self.analyze(item, resp)
+        with self.sink.lock:  # record + "done" atomically w.r.t. rotation: see WarcSink
+            name, offset = self.sink.write_exchange(
+                *_record_args(resp), role=item.role, truncated=resp.truncated, ip=ip
+            )
+            self.frontier.complete(
+                item.url,
+                "done",
+                reason=note,
+                http_status=resp.status,
+                warc_file=name,
+                warc_offset=offset,
+                n_bytes=len(resp.body),
+                children=children,
+            )
+        with self._lock:
+            self.bytes += len(resp.body)
+            if note:  # http_404, redirect_offhost, truncated_length, not_html, low_tibetan (kept, not followed)
+                self.errors["low_tibetan" if note.startswith("low_tibetan") else note] += 1
+        return None
+
+    def _finish_failed(self, item: Item, kind: str) -> None:
+        self.frontier.complete(item.url, "failed", reason=kind)
+
+    # ----------------------------------------------------------------------------------- resume
+
+    def recover(self) -> int:
+        """Finish `.open` WARC files of a killed run; mark pages whose final record made it as done."""
+        n = 0
+        for path in sorted(self.folder.glob(f"*.warc.gz{OPEN_SUFFIX}")):
+
+            def on_record(rec: Any, offset: int, path: Path = path) -> None:
+                nonlocal n
+                url = rec.rec_headers.get_header("WARC-Target-URI")
+                item = self.frontier.get(url)
+                status = int(rec.http_headers.get_statuscode() or 0) if rec.http_headers else 0
+                if item is None or self.frontier.status_of(url) != "queued":
+                    return
+                if status == 429 or status >= 500 or rec.rec_headers.get_header(ROLE_HEADER) == "robots":
+                    return  # not a final answer: refetch
+                headers = [(k, v) for k, v in rec.http_headers.headers if k.lower() != "content-encoding"]
+                resp = Response(
+                    url, status, "", headers, rec.buffered, "", [], rec.rec_headers.get_header("WARC-Truncated")
+                )
+                children, note = self.analyze(item, resp)
+                name = path.name[: -len(OPEN_SUFFIX)]
+                self.frontier.complete(
+                    url,
+                    "done",
+                    reason=note,
+                    http_status=status,
+                    warc_file=name,
+                    warc_offset=offset,
+                    n_bytes=len(resp.body),
+                    children=children,
+                )
+                n += 1
+
+            recover_open_file(path, on_record)
+        if n:
+            log.info("%s: recovered %d page(s) written before the last run stopped", self.src.name, n)
+        return n
+
+    # ----------------------------------------------------------------------------------- main loop
+
+    def run(self) -> dict[str, Any]:
+        o = self.o
+        self.recover()
+        seeds = [(u, "page") for u in o.seeds] + [(u, "sitemap") for u in o.sitemaps] + [(u, "feed") for u in o.feeds]
+        self.frontier.add([(n, url_host(n), 0, 0, r) for u, r in seeds if (n := normalize_url(u))])
+        pages_done = self.frontier.counts().get("pages_done", 0)
+        futures: dict[Future, Item] = {}
+        per_host: Counter = Counter()
+        bar = tqdm(total=o.max_pages, initial=min(pages_done, o.max_pages), desc=self.src.name, unit="page")
+        stopping = False
+        with ThreadPoolExecutor(max_workers=o.concurrency, thread_name_prefix="crawl") as pool:
+            while True:
+                for fut in [f for f in futures if f.done()]:
+                    item = futures.pop(fut)
+                    per_host[item.host] -= 1
+                    self.completed += 1
+                    if fut.exception() is not None:  # a bug, not a site problem: record and go on
+                        log.error("crawl of %s failed: %r", item.url, fut.exception())
+                        self._finish_failed(item, "crawler_error")
+                    if item.role == "page":
+                        pages_done += 1
+                        bar.update(1)
+                    errs = ",".join(f"{k}={v}" for k, v in self.errors.most_common(4))
+                    bar.set_postfix_str(f"{self.bytes / 1e6:.1f}MB {errs}", refresh=False)
+                if self.stop_after is not None and self.completed >= self.stop_after:
+                    stopping = True
+                inflight_pages = sum(1 for i in futures.values() if i.role == "page")
+                free = o.concurrency - len(futures)
+                submitted = 0
+                if not stopping and free > 0:
+                    for item in self.frontier.queued(free * 4, {i.url for i in futures.values()}):
+                        if free == 0:
+                            break
+                        if per_host[item.host] >= o.concurrency_per_host:
+                            continue
+                        if item.role == "page" and pages_done + inflight_pages >= o.max_pages:
+                            continue
+                        futures[pool.submit(self.process, item)] = item
+                        per_host[item.host] += 1
+                        inflight_pages += item.role == "page"
+                        free -= 1
+                        submitted += 1
+                if not futures:
+                    break
+                wait(list(futures), timeout=0.05, return_when=FIRST_COMPLETED)
+        bar.close()
+        self.sink.close()
+        summary = {
+            "source": self.src.name,
+            "frontier": self.frontier.counts(),
+            "reasons": self.frontier.reasons(),
+            "errors": dict(self.errors),
+            "bytes_this_run": self.bytes,
+            "completed_this_run": self.completed,
+        }
+        self.frontier.close()
+        write_json_atomic(self.folder / "crawl_summary.json", summary)
+        return summary
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tibcpt")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def _record_args(r: Response) -> tuple:
+    return (r.url, r.request_line, r.request_headers, f"{r.status} {r.reason}".strip(), r.headers, r.body)
+
+
+def crawl_source(source: SourceConfig, out: str | Path | None = None, stop_after: int | None = None) -> dict[str, Any]:
+    """Crawl (or resume) one `kind: web` source; return the summary also written to crawl_summary.json."""
+    folder = crawl_dir(source, out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Crawler(source, folder, stop_after=stop_after).run()
+
+
+class WebKind:
+    """`kind: web` for `tibcpt corpus`: the finished WARC files of the source's crawl folder."""
+
+    options_cls = WebOptions
+
+    def list_items(self, source: SourceConfig) -> list[str]:
+        folder = crawl_dir(source)
+        files = sorted(folder.glob("*.warc.gz"))
+        if not files:
+            raise FileNotFoundError(f"source {source.name}: no WARC files in {folder}; run `tibcpt crawl` first")
+        return [str(p) for p in files]
+
+    def read_item(self, source: SourceConfig, item: str) -> Iterator[RawDoc | Rejection]:
+        yield from iter_warc(Path(item), source.name)
+
+
+register_kind("web", WebKind())
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sources", required=True, help="sources.yaml")
+    parser.add_argument("--source", action="append", help="crawl only this source (repeatable; may be disabled)")
+    parser.add_argument("--out", default=None, help="crawl root (OUT/<name>); default each source's warc_dir")
+    parser.add_argument("--max-pages", type=int, default=None, help="override max_pages for this run")
+
+
+def cli(args: argparse.Namespace) -> int:
+    sources = [s for s in load_sources(args.sources, only=args.source) if s.kind == "web"]
+    if not sources:
+        log.warning("no enabled `kind: web` sources in %s", args.sources)
+        return 0
+    for src in sources:
+        if args.max_pages is not None:
+            src.options.max_pages = args.max_pages
+        summary = crawl_source(src, args.out)
+        log.info("%s: %s", src.name, summary["frontier"])
+    return 0

@@ -1,0 +1,339 @@
+"""Stage 1, ingest: source kinds `local` (files on disk) and `etext` (BDRC/Esukhia e-text volumes).
+
+`local` reads a folder (walked recursively), a file or a glob: .txt/.html/.htm/.pdf files become one
+RawDoc each (bytes; extract decodes them), large .txt files may be split into several documents,
+and .jsonl/.parquet files yield one RawDoc per record (already-decoded text). `etext` is `local`
+plus the Esukhia Derge Kangyur/Tengyur markup conventions (README of Esukhia/derge-kangyur,
+"Format"): folio/line markers are removed and lines re-joined, `(error,correction)` and
+`{archaic,regular}` pairs resolve to their second member, `[X]` error candidates keep X, `#`
+note points go, and each volume is split into one document per canonical text at `{D…}`/`{T…}`.
+
+Document ids are `{source}/{path relative to the source path}` plus `#{n}` for splits and records
+(`#{record id}` where jsonl/parquet records carry a unique id), so they are stable across runs.
+Unreadable input never raises: it becomes a `Rejection(stage="ingest")`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import fnmatch
+import glob
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+
+from tibcpt.config import ConfigError
+
+from .document import RawDoc, Rejection
+from .extract import ExtractConfig, ExtractError, decode_bytes
+from .sources import SourceConfig, register_kind
+
+log = logging.getLogger(__name__)
+
+STAGE = "ingest"
+EXTENSIONS = (".txt", ".html", ".htm", ".pdf", ".jsonl", ".parquet")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+SplitMode = Literal["file", "blank_lines", "sections"]
+
+
+@dataclass
+class LocalOptions:
+    """Keys of a `kind: local` entry in sources.yaml."""
+
+    path: str
+    """A folder (walked recursively for .txt/.html/.htm/.pdf/.jsonl/.parquet), a file, or a glob;
+    ${VAR:-default} is expanded and relative paths resolve against sources.yaml's folder."""
+    include: list[str] = field(default_factory=list)
+    """Keep only files whose path relative to `path` (or whose name) matches one of these globs."""
+    split: SplitMode = "file"
+    """.txt files: one document per file, per blank-line-separated block (merged up to
+    `min_split_chars`), or per e-text section (at `{D…}`/`{T…}` text markers)."""
+    min_split_chars: int = 2000
+    """blank_lines: merge consecutive blocks until a document has at least this many characters."""
+    text_field: str = "text"
+    """jsonl/parquet: the field holding the text."""
+    id_field: str = "id"
+    """jsonl/parquet: the record id field (optional in records; used in document ids when unique)."""
+    url_field: str = "url"
+    """jsonl/parquet: the url field (optional in records; kept in meta['url'])."""
+    segmented: bool = False
+    """The text is word-segmented with spaces (sets meta['segmented'] for the segment stage)."""
+    encoding: str | None = None
+    """Force this encoding for .txt files instead of sniffing (BOM / UTF-8 / UTF-16)."""
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("path must be a non-empty folder, file or glob")
+        if self.min_split_chars < 0:
+            raise ValueError(f"min_split_chars must be >= 0, got {self.min_split_chars}")
+        for name in ("text_field", "id_field", "url_field"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must be non-empty")
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError as e:
+                raise ValueError(f"encoding {self.encoding!r} is not a known codec") from e
+
+
+@dataclass
+class EtextOptions(LocalOptions):
+    """Keys of a `kind: etext` entry: as `local`, but volumes split per canonical text by default."""
+
+    split: SplitMode = "sections"
+    """As for `local`; e-text volumes default to one document per `{D…}` text marker."""
+
+
+# --------------------------------------------------------------------------------- e-text cleaning
+
+# [1b], [1b.1], [245b.7], [355xa] (x: a page number printed twice), per the Derge README "Format".
+_FOLIO = re.compile(r"\r?\n?\[\d+x?[ab](?:\.\d+)?\]")
+# {D1}, {D1-1}, {D7a}, {T841-2}: a text (Derge/Tohoku catalogue number) begins here.
+TEXT_MARKER = re.compile(r"\{([DT]\d+[a-z]?(?:-\d+)?)\}")
+_PAREN_PAIR = re.compile(r"\(([^(),\n]*),([^(),\n]*)\)")
+_BRACE_PAIR = re.compile(r"\{([^{},\n]*),([^{},\n]*)\}")
+_ERROR_CANDIDATE = re.compile(r"\[([^\[\]\n]*)\]")
+
+
+def clean_etext(text: str) -> str:
+    """Strip BDRC/Esukhia e-text markup, keeping the corrected reading.
+
+    - `[1b]`, `[1b.1]` folio/line markers go together with the line break before them: the lines
+      are physical woodblock lines, often broken mid-word, and the README says appending the lines
+      gives the text;
+    - `{D172}` text markers go;
+    - `(error,correction)` -> correction; `{archaic,regular}` -> regular (the editors' standard
+      spelling, e.g. {བཅྭ་,བཅོ་}); `[X]` error candidate -> X; `#` note reinsertion points go.
+    """
+    text = text.lstrip("\ufeff")
+    text = _FOLIO.sub("", text)
+    text = TEXT_MARKER.sub("", text)
+    text = _PAREN_PAIR.sub(r"\2", text)
+    text = _BRACE_PAIR.sub(r"\2", text)
+    text = _ERROR_CANDIDATE.sub(r"\1", text)
+    text = text.replace("#", "")
+    return text.strip()
+
+
+def split_sections(text: str) -> list[tuple[str | None, str]]:
+    """Split at text markers: [(marker or None for text before the first one, body)], bodies
+    without their marker; empty bodies (as between `{D1}{D1-1}`) are dropped."""
+    parts = TEXT_MARKER.split(text)
+    out: list[tuple[str | None, str]] = [(None, parts[0])]
+    out += [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
+    return [(m, body) for m, body in out if _FOLIO.sub("", body).strip()]
+
+
+def split_blank_lines(text: str, min_chars: int) -> list[str]:
+    """Blank-line-separated blocks, consecutive ones merged until each has >= min_chars characters
+    (a short tail is merged into the previous document)."""
+    out: list[str] = []
+    cur: list[str] = []
+    size = 0
+    for block in re.split(r"\n[ \t\r\f\v]*\n", text):
+        if not block.strip():
+            continue
+        cur.append(block.strip("\n"))
+        size += len(block)
+        if size >= min_chars:
+            out.append("\n\n".join(cur))
+            cur, size = [], 0
+    if cur:
+        if out and size < min_chars:
+            out[-1] += "\n\n" + "\n\n".join(cur)
+        else:
+            out.append("\n\n".join(cur))
+    return out
+
+
+# ------------------------------------------------------------------------------------ file listing
+
+
+def _root_and_base(source: SourceConfig) -> tuple[str, Path]:
+    """(resolved path or pattern, folder ids are relative to)."""
+    raw = source.options.path
+    resolved = str(source.resolve_path(raw))
+    if _GLOB_CHARS.search(raw):
+        prefix = _GLOB_CHARS.split(resolved, 1)[0]
+        return resolved, Path(prefix) if prefix.endswith("/") else Path(prefix).parent
+    p = Path(resolved)
+    return resolved, p if p.is_dir() else p.parent
+
+
+def list_files(source: SourceConfig) -> list[str]:
+    """The input files of a local/etext source, sorted. Raises ConfigError if there are none."""
+    opts: LocalOptions = source.options
+    root, base = _root_and_base(source)
+    if _GLOB_CHARS.search(opts.path):
+        files = [Path(p) for p in glob.glob(root, recursive=True) if Path(p).is_file()]
+    elif Path(root).is_dir():
+        files = [p for p in Path(root).rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS]
+    elif Path(root).is_file():
+        files = [Path(root)]
+    else:
+        raise ConfigError(f"source {source.name}: path {root} does not exist (from {opts.path!r})")
+    files = [f for f in files if not any(part.startswith(".") for part in f.relative_to(base).parts)]
+    if opts.include:
+        files = [
+            f
+            for f in files
+            if any(
+                fnmatch.fnmatch(f.relative_to(base).as_posix(), g) or fnmatch.fnmatch(f.name, g) for g in opts.include
+            )
+        ]
+    if not files:
+        raise ConfigError(f"source {source.name}: no input files under {root} (include={opts.include})")
+    return sorted(str(f) for f in files)
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def _reject(doc_id: str, source: SourceConfig, reason: str, detail: str, meta: dict[str, Any]) -> Rejection:
+    return Rejection(doc_id, source.name, STAGE, reason, detail[:1000], "", dict(meta))
+
+
+def _records(
+    rows: Iterator[tuple[int, Any]], doc_id: str, source: SourceConfig, meta: dict[str, Any]
+) -> Iterator[RawDoc | Rejection]:
+    """(record number, record) -> RawDoc per record with text, Rejection otherwise."""
+    opts: LocalOptions = source.options
+    seen: set[str] = set()
+    for n, rec in rows:
+        if isinstance(rec, Exception):
+            yield _reject(f"{doc_id}#{n}", source, "bad_json", repr(rec), meta)
+            continue
+        rid = rec.get(opts.id_field) if isinstance(rec, dict) else None
+        key = str(rid) if rid not in (None, "") and str(rid) not in seen else str(n)
+        seen.add(key)
+        if not isinstance(rec, dict) or not isinstance(rec.get(opts.text_field), str):
+            got = type(rec.get(opts.text_field)).__name__ if isinstance(rec, dict) else type(rec).__name__
+            yield _reject(f"{doc_id}#{key}", source, "no_text_field", f"field {opts.text_field!r}: {got}", meta)
+            continue
+        rmeta = {**meta, "record": n}
+        if rid not in (None, ""):
+            rmeta["record_id"] = str(rid)
+        if rec.get(opts.url_field):
+            rmeta["url"] = str(rec[opts.url_field])
+        yield RawDoc(f"{doc_id}#{key}", source.name, rec[opts.text_field], "text", rmeta)
+
+
+def _jsonl_rows(data: bytes) -> Iterator[tuple[int, Any]]:
+    for n, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+            yield n, e
+
+
+def _parquet_rows(path: Path, opts: LocalOptions) -> Iterator[tuple[int, Any]]:
+    pf = pq.ParquetFile(path)
+    names = set(pf.schema_arrow.names)
+    cols = [c for c in (opts.text_field, opts.id_field, opts.url_field) if c in names]
+    n = 0
+    for batch in pf.iter_batches(columns=cols, batch_size=4096):
+        for rec in batch.to_pylist():
+            yield n, rec
+            n += 1
+
+
+def read_file(source: SourceConfig, item: str, etext: bool) -> Iterator[RawDoc | Rejection]:
+    """All RawDocs (or Rejections) of one input file."""
+    opts: LocalOptions = source.options
+    path = Path(item)
+    _, base = _root_and_base(source)
+    try:
+        rel = path.relative_to(base).as_posix()
+    except ValueError:
+        rel = path.name
+    doc_id = f"{source.name}/{rel}"
+    meta: dict[str, Any] = {"path": str(path)}
+    if opts.segmented:
+        meta["segmented"] = True
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            yield from _records(_parquet_rows(path, opts), doc_id, source, meta)
+            return
+        data = path.read_bytes()
+    except Exception as e:  # noqa: BLE001 - OSError, ArrowInvalid...: the file is unreadable
+        yield _reject(doc_id, source, "unreadable", repr(e), meta)
+        return
+    if suffix == ".jsonl":
+        yield from _records(_jsonl_rows(data), doc_id, source, meta)
+    elif suffix in (".html", ".htm"):
+        yield RawDoc(doc_id, source.name, data, "html", meta)
+    elif suffix == ".pdf":
+        yield RawDoc(doc_id, source.name, data, "pdf", meta)
+    elif opts.split == "file" and not etext:
+        if opts.encoding:
+            meta["encoding"] = opts.encoding
+        yield RawDoc(doc_id, source.name, data, "txt", meta)
+    else:
+        yield from _split_text(data, doc_id, source, meta, etext)
+
+
+def _split_text(
+    data: bytes, doc_id: str, source: SourceConfig, meta: dict[str, Any], etext: bool
+) -> Iterator[RawDoc | Rejection]:
+    """Decode a .txt here (splitting needs text), then split and, for e-texts, clean each part."""
+    opts: LocalOptions = source.options
+    try:
+        dec = decode_bytes(data, ExtractConfig(), opts.encoding)
+    except ExtractError as e:
+        yield _reject(doc_id, source, e.reason, e.detail, meta)
+        return
+    text = dec.text.replace("\r\n", "\n")
+    meta = {**meta, "encoding": dec.encoding}
+    if opts.split == "sections":
+        parts = split_sections(text)
+    elif opts.split == "blank_lines":
+        parts = [(None, p) for p in split_blank_lines(text, opts.min_split_chars)]
+    else:
+        parts = [(None, text)]
+    n_out = 0
+    for n, (marker, body) in enumerate(parts):
+        body = clean_etext(body) if etext else body.strip("\n")
+        if not body.strip():
+            continue
+        pmeta = dict(meta)
+        if marker:
+            pmeta["text_marker"] = marker
+        if dec.undecodable and n_out == 0:
+            pmeta["undecodable_bytes"] = dec.undecodable  # counted once per file, on its first part
+        pid = doc_id if opts.split == "file" else f"{doc_id}#{n}"
+        n_out += 1
+        yield RawDoc(pid, source.name, body, "text", pmeta)
+
+
+class LocalKind:
+    """`kind: local`: files on disk."""
+
+    options_cls: type = LocalOptions
+    etext = False
+
+    def list_items(self, source: SourceConfig) -> list[str]:
+        return list_files(source)
+
+    def read_item(self, source: SourceConfig, item: str) -> Iterator[RawDoc | Rejection]:
+        return read_file(source, item, self.etext)
+
+
+class EtextKind(LocalKind):
+    """`kind: etext`: BDRC/Esukhia e-text volumes, cleaned and split per canonical text."""
+
+    options_cls = EtextOptions
+    etext = True
+
+
+register_kind("local", LocalKind())
+register_kind("etext", EtextKind())

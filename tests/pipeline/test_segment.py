@@ -1,0 +1,130 @@
+"""Tests for pipeline/segment.py on hand-counted strings and real ../shared data."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.document import Document, StageStats
+from pipeline.normalize import normalize
+from pipeline.segment import (
+    SegmentConfig,
+    Segmenter,
+    count_syllables,
+    is_valid_syllable,
+    load_word_tokenizer,
+    rejoin_segmented,
+    sentences,
+    syllables,
+    words,
+)
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+NANHAI = SHARED / "corpus/modern/nanhai-modern-writing"
+TIB = "\u0f40-\u0fbc"
+
+
+def test_syllables_hand_counted() -> None:
+    # བཀྲ | ཤིས | བདེ | ལེགས → 4 syllables; tsheg and shad are not syllables.
+    assert syllables("བཀྲ་ཤིས་བདེ་ལེགས།") == ["བཀྲ", "ཤིས", "བདེ", "ལེགས"]
+    # སངས | རྒྱས | ཀྱི | བསྟན | པ → 5; "། །" and the space separate.
+    assert count_syllables("སངས་རྒྱས་ཀྱི། །བསྟན་པ།") == 5
+    assert syllables("") == [] and count_syllables("། ། ་") == 0
+
+
+def test_digits_punctuation_and_latin() -> None:
+    # A digit run is one token: ༢༠༢༤ | ལོ → 2.
+    assert syllables("༢༠༢༤ ལོ།") == ["༢༠༢༤", "ལོ"]
+    # Brackets 0F3A–0F3D, yig mgo 0F04/0F05 and gter tsheg separate; Latin is not a syllable.
+    assert syllables("༄༅། ༼ཀ༽ abc ཁ༔ག 123") == ["ཀ", "ཁ", "ག"]
+    # Marks stay with their syllable: ཧཱུྃ is one.
+    assert syllables("ཧཱུྃ་ཕཊ྄") == ["ཧཱུྃ", "ཕཊ྄"]
+
+
+def test_is_valid_syllable() -> None:
+    for s in ["བསྒྲུབས", "ཀ", "མཁའ", "འགྲོ", "པའི", "དབྱངས", "ལྷ", "༢༠༢༤"]:
+        assert is_valid_syllable(s), s
+    # Sanskrit stacks, a vowel on no letter, two vowels, a stray subjoined letter, non-Tibetan.
+    for s in ["ཧཱུྃ", "ི", "ཀིུ", "ྱཀ", "ཀཀཀཀཀ", "", "abc"]:
+        assert not is_valid_syllable(s), s
+
+
+def test_invalid_share_on_real_text_is_low() -> None:
+    text = normalize((SHARED / "corpus/classical/classical-tibetan-corpus/mila.txt").read_text(encoding="utf-8"))
+    syls = syllables(text[:200_000])
+    bad = sum(not is_valid_syllable(s) for s in syls)
+    assert len(syls) > 10_000
+    assert bad / len(syls) < 0.05
+
+
+def test_sentences_keep_their_shad() -> None:
+    text = "ཀ་ཁ། །ག་ང། ཅ་ཆ\nཇ"
+    assert sentences(text) == ["ཀ་ཁ། །", "ག་ང།", "ཅ་ཆ\nཇ"]
+    assert sentences("") == []
+
+
+def test_rejoin_small_cases() -> None:
+    assert rejoin_segmented("སེང་གེ རྒན་པོ ཞིག") == "སེང་གེ་རྒན་པོ་ཞིག"
+    assert rejoin_segmented("རིག་པ-འི སྐོར") == "རིག་པའི་སྐོར"
+    assert rejoin_segmented("ཁྱབ་+བོ །  ། དེ") == "ཁྱབ་བོ། ། དེ"
+    assert rejoin_segmented("ཡོད་པ དང  ། ཁོ") == "ཡོད་པ་དང་། ཁོ"
+    # After a final ག the space before the shad is orthographic: kept.
+    assert rejoin_segmented("ཡོད ཞིག །") == "ཡོད་ཞིག །"
+    # Digits and Latin are not syllables: spaces next to them stay.
+    assert rejoin_segmented("༢༠༢༤ ལོ abc ཀ") == "༢༠༢༤ ལོ abc ཀ"
+
+
+def test_rejoin_real_nanhai_line() -> None:
+    raw = (NANHAI / "C-D-DL-A-KY-01.txt").read_text(encoding="utf-8")
+    line = max(raw.splitlines(), key=lambda ln: ln.count("-"))
+    assert re.search(f"[{TIB}]-[{TIB}]", line)
+    out = rejoin_segmented(line)
+    assert not re.search(f"[{TIB}][-+][{TIB}]", out)
+    assert not re.search(f"[{TIB}] +[{TIB}]", out)
+    assert out.count("\u0f0b") > line.count("\u0f0b") * 1.2
+    # Syllables are preserved: '-' only glued an affix onto its syllable (པ-འི = one syllable).
+    assert count_syllables(out) == count_syllables(line.replace("-", "").replace("+", ""))
+    # Rejoin runs after the normalize stage and keeps its output normalized.
+    joined = rejoin_segmented(normalize(line))
+    assert normalize(joined) == joined
+
+
+def test_segmenter_stage_sets_counts_and_rejoins() -> None:
+    docs = [
+        Document("a", "བཀྲ་ཤིས་བདེ་ལེགས།", "s"),
+        Document("b", "སེང་གེ རྒན་པོ-འི ཁ །", "s", {"segmented": True}),
+    ]
+    stats = StageStats()
+    out = Segmenter()(docs, stats, [])
+    assert out[0].meta["n_syllables"] == 4
+    assert out[1].text == "སེང་གེ་རྒན་པོའི་ཁ།"
+    assert out[1].meta["n_syllables"] == 5
+    assert stats.extra["rejoined_docs"] == 1 and stats.extra["syllables"] == 9
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="botok_dialect_pack"):
+        SegmentConfig(word_segmentation=True)
+    with pytest.raises(FileNotFoundError, match="dialect pack"):
+        load_word_tokenizer("/nonexistent/pack", "/tmp/unused")
+
+
+@pytest.mark.slow
+def test_botok_word_segmentation_on_real_pack(tmp_path: Path) -> None:
+    pack = tmp_path / "packs" / "general"
+    shutil.copytree(SHARED / "botok/general", pack)
+    cfg = SegmentConfig(botok_dialect_pack=str(pack), word_segmentation=True, cache_dir=str(tmp_path / "cache"))
+    seg = Segmenter(cfg)
+    text = "བཀྲ་ཤིས་བདེ་ལེགས། ང་ཚོ་སློབ་གྲྭ་ལ་འགྲོ་གི་ཡོད།"
+    ws = words(text, seg._tok)
+    # botok's dictionary has the greeting as one word.
+    assert "བཀྲ་ཤིས་བདེ་ལེགས" in ws and "སློབ་གྲྭ" in ws
+    assert len(ws) < count_syllables(text)
+    doc = Document("a", text, "s")
+    Segmenter(cfg)([doc], StageStats(), [])
+    assert doc.meta["n_words"] == len(ws) and doc.meta["n_syllables"] == 11
+    # The pickle went to the cache copy, never next to the source pack.
+    assert not list(pack.parent.glob("*.pickled"))

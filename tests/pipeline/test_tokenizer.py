@@ -1,0 +1,180 @@
+"""Vocabulary extension on real Tibetan text from ../shared: both base kinds (SentencePiece, byte-level BPE)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.segment import rejoin_segmented, syllables
+from pipeline.tokenizer import (
+    TokenizerConfig,
+    build_tokenizer,
+    check_unchanged,
+    is_heldout,
+    roundtrip_failures,
+    split_corpus,
+)
+from pipeline.tokenizer_spm import ADDABLE_RE, new_pieces, parse_model, train_sentencepiece, training_lines
+from tibcpt.config import ConfigError, load_config
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+CORPUS = SHARED / "corpus"
+SMOL = Path("~/.cache/tibcpt/smollm2-tokenizer").expanduser()
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_clean_corpus(folder: Path, max_modern: int = 120) -> list[dict]:
+    """A small clean-corpus folder (CONTRACTS columns) from real shared text: modern files + classical chunks."""
+    rows = []
+
+    def add(doc_id: str, text: str, source: str, genre: str) -> None:
+        text = rejoin_segmented(text.replace("\ufeff", "").strip())
+        if text:
+            b = len(text.encode("utf-8"))
+            rows.append(dict(id=doc_id, text=text, source=source, license="CC-BY-4.0", genre=genre, url=None,
+                             title=None, n_syllables=len(syllables(text)), n_bytes=b))  # fmt: skip
+
+    for p in sorted((CORPUS / "modern" / "nanhai-modern-writing").glob("*.txt"))[:max_modern]:
+        add(f"nanhai/{p.stem}", p.read_text(encoding="utf-8-sig"), "nanhai", "literature")
+    add("udhr/bod", (CORPUS / "modern" / "udhr" / "udhr_bod.txt").read_text(encoding="utf-8"), "udhr", "legal")
+    mila = (CORPUS / "classical" / "classical-tibetan-corpus" / "mila.txt").read_text(encoding="utf-8")
+    for i in range(0, min(len(mila), 200_000), 10_000):
+        add(f"mila/{i}", mila[i : i + 10_000], "mila", "religious")
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), folder / "data" / "shard-00000.parquet", compression="zstd")
+    return rows
+
+
+def make_bpe_base(folder: Path) -> Path:
+    """A small byte-level BPE base (GPT-2 pre-tokenizer) trained on English wikitext2 from ../shared."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    text = (SHARED / "general" / "english-wikitext2" / "valid.txt").read_text(encoding="utf-8")[:1_000_000]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=3000, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
+    tok.train_from_iterator(text.splitlines(), trainer)
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>").save_pretrained(str(folder))
+    return folder
+
+
+def non_tibetan_texts() -> list[str]:
+    wiki = (SHARED / "general" / "english-wikitext2" / "test.txt").read_text(encoding="utf-8")
+    paras = [p for p in wiki.split("\n") if len(p) > 200][:50]
+    code = (REPO / "pipeline" / "pack.py").read_text(encoding="utf-8")[:5000]
+    return paras + [code, "西藏自治区位于中国西南部，平均海拔四千米以上。", "mixed: Ünïcödé, 日本語, русский, 1,234.5 €"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    make_clean_corpus(folder)
+    return folder
+
+
+SMALL = ["vocab_size=3000", "max_added=2500", "heldout_fraction=0.1"]
+
+
+@pytest.fixture(scope="module")
+def llama_ext(corpus, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("tok") / "llama-ext"
+    report = build_tokenizer(corpus, SHARED / "tokenizers" / "llama2" / "tokenizer.model", out,
+                             load_config(TokenizerConfig, None, SMALL))  # fmt: skip
+    return out, report
+
+
+@pytest.fixture(scope="module")
+def bpe_ext(corpus, tmp_path_factory) -> tuple[Path, Path, dict]:
+    base = make_bpe_base(tmp_path_factory.mktemp("bpe-base"))
+    out = tmp_path_factory.mktemp("tok") / "bpe-ext"
+    report = build_tokenizer(corpus, base, out, load_config(TokenizerConfig, None, SMALL))
+    return base, out, report
+
+
+def test_training_lines_respect_sentencepiece_limit():
+    text = (CORPUS / "classical" / "derge-kangyur" / "vol001_vinaya_ka.txt").read_text(encoding="utf-8")[:300_000]
+    lines = list(training_lines([text], max_bytes=4000))
+    assert all(len(line.encode("utf-8")) <= 4000 for line in lines)
+    # nothing but whitespace is lost at the cuts
+    assert "".join("".join(lines).split()) == "".join(text.split())
+
+
+def test_new_pieces_are_tibetan_only_and_capped(corpus):
+    sample, _ = split_corpus([corpus / "data" / "shard-00000.parquet"], TokenizerConfig(heldout_fraction=0.1))
+    model = parse_model(train_sentencepiece(training_lines(sample), vocab_size=1500))
+    pieces = new_pieces(model, {"་", "ས"}, max_added=400)
+    assert len(pieces) == 400
+    assert all(ADDABLE_RE.match(p) for p, _ in pieces)
+    assert "་" not in {p for p, _ in pieces}
+
+
+@pytest.mark.parametrize("which", ["llama", "bpe"])
+def test_extension_lowers_fertility_and_keeps_other_text(which, llama_ext, bpe_ext, corpus):
+    from transformers import AutoTokenizer
+
+    if which == "llama":
+        out, report = llama_ext
+        base_dir = out.parent / "base-copy"
+        base_dir.mkdir(exist_ok=True)
+        (base_dir / "tokenizer.model").write_bytes((SHARED / "tokenizers" / "llama2" / "tokenizer.model").read_bytes())
+        base = AutoTokenizer.from_pretrained(str(base_dir))
+    else:
+        base_dir, out, report = bpe_ext
+        base = AutoTokenizer.from_pretrained(str(base_dir))
+    ext = AutoTokenizer.from_pretrained(str(out))
+    assert 0 < report["pieces_added"] <= 2500
+    assert len(ext) == len(base) + report["pieces_added"]
+    # issue 5: Llama-2 ~5.6 tokens/syllable, byte-level ~9; a 3k-piece model must at least halve it
+    assert report["before"]["tokens_per_syllable"] > 3.0
+    assert report["after"]["tokens_per_syllable"] < report["before"]["tokens_per_syllable"] / 2
+    assert json.loads((out / "fertility.json").read_text()) == report
+    assert check_unchanged(base, ext, non_tibetan_texts()) == []
+    rows = pq.read_table(corpus / "data" / "shard-00000.parquet").to_pylist()
+    assert roundtrip_failures(ext, [r["text"] for r in rows]) == []
+    # existing ids keep their tokens
+    vb, ve = base.get_vocab(), ext.get_vocab()
+    assert all(ve[t] == i for t, i in vb.items())
+
+
+def test_rebuild_is_skipped_when_up_to_date(llama_ext, corpus):
+    out, report = llama_ext
+    mtime = (out / "tokenizer.json").stat().st_mtime_ns
+    again = build_tokenizer(corpus, SHARED / "tokenizers" / "llama2" / "tokenizer.model", out,
+                            load_config(TokenizerConfig, None, SMALL))  # fmt: skip
+    assert again == report
+    assert (out / "tokenizer.json").stat().st_mtime_ns == mtime
+
+
+def test_heldout_is_excluded_from_training(corpus):
+    cfg = TokenizerConfig(heldout_fraction=0.1)
+    rows = pq.read_table(corpus / "data" / "shard-00000.parquet").to_pylist()
+    sample, heldout = split_corpus([corpus / "data" / "shard-00000.parquet"], cfg)
+    held_ids = {r["id"] for r in rows if is_heldout(r["id"], 0.1)}
+    assert 0 < len(heldout) == len(held_ids)
+    assert not set(heldout) & set(sample)
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="vocab_size"):
+        TokenizerConfig(vocab_size=10)
+    with pytest.raises(ConfigError, match="heldout_fraction"):
+        load_config(TokenizerConfig, None, ["heldout_fraction=0.9"])
+    load_config(TokenizerConfig, REPO / "configs" / "pipeline" / "tokenizer.yaml")
+
+
+@pytest.mark.skipif(not (SMOL / "tokenizer.json").is_file(), reason=f"SmolLM2 tokenizer not exported to {SMOL} (see bench/pack.py)")
+def test_smollm2_extension_keeps_other_text(corpus, tmp_path):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "smol-ext"
+    report = build_tokenizer(corpus, SMOL, out, load_config(TokenizerConfig, None, SMALL))
+    base, ext = AutoTokenizer.from_pretrained(str(SMOL)), AutoTokenizer.from_pretrained(str(out))
+    assert report["after"]["tokens_per_syllable"] < report["before"]["tokens_per_syllable"] / 3
+    assert check_unchanged(base, ext, non_tibetan_texts()) == []
