@@ -8,8 +8,9 @@
 - pdf: pypdfium2 with Tibetan repairs (see `pipeline.extract_pdf`).
 - text: already decoded by ingest (jsonl/parquet records, e-text sections); passes through.
 
-`extract()` keeps complete accounting in `stats` (docs in/out, bytes, drops by reason, extra
-counters such as undecodable_bytes), so callers may use it directly or through `Extractor`.
+`extract()` records only the stage's extra counters in `stats.extra` (undecodable_bytes,
+pdf_pages, pdf_spaces_repaired): the caller counts docs in/out, bytes and drops by reason, as the
+runner does and as `Extractor` does for a batch.
 """
 
 from __future__ import annotations
@@ -257,14 +258,12 @@ def extract_pdf(data: bytes, cfg: ExtractConfig) -> tuple[str, dict[str, int]]:
 # ------------------------------------------------------------------------------------------- dispatch
 
 
-def _reject(raw: RawDoc, reason: str, detail: str, stats: StageStats, text: str = "") -> Rejection:
-    stats.dropped[reason] += 1
+def _reject(raw: RawDoc, reason: str, detail: str, text: str = "") -> Rejection:
     return Rejection(raw.id, raw.source, STAGE, reason, detail, text, dict(raw.meta))
 
 
 def extract(raw: RawDoc, cfg: ExtractConfig, stats: StageStats) -> Document | Rejection:
     """One RawDoc -> Document (meta keeps path/url/title/date where known) or Rejection."""
-    stats.docs_in += 1
     meta = dict(raw.meta)
     try:
         size = len(raw.content)
@@ -295,14 +294,12 @@ def extract(raw: RawDoc, cfg: ExtractConfig, stats: StageStats) -> Document | Re
         else:
             raise ExtractError("unknown_format", f"format {raw.format!r}")
     except ExtractError as e:
-        return _reject(raw, e.reason, e.detail, stats)
+        return _reject(raw, e.reason, e.detail)
     except Exception as e:  # noqa: BLE001 - one bad input must never stop a corpus build
         log.warning("extract failed on %s: %r", raw.id, e)
-        return _reject(raw, "extract_error", repr(e)[:500], stats)
+        return _reject(raw, "extract_error", repr(e)[:500])
     if not text.strip():
-        return _reject(raw, "empty", "no text", stats)
-    stats.docs_out += 1
-    stats.bytes_out += len(text.encode("utf-8"))
+        return _reject(raw, "empty", "no text")
     return Document(raw.id, text, raw.source, meta)
 
 
@@ -320,6 +317,13 @@ class Extractor:
             if isinstance(raw, Rejection):
                 rejects.append(raw)
                 continue
+            stats.docs_in += 1
             res = extract(raw, self.cfg, stats)
-            (out if isinstance(res, Document) else rejects).append(res)
+            if isinstance(res, Rejection):
+                stats.dropped[res.reason] += 1
+                rejects.append(res)
+            else:
+                stats.docs_out += 1
+                stats.bytes_out += len(res.text.encode("utf-8"))
+                out.append(res)
         return out

@@ -22,11 +22,10 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 from .document import Document, Rejection, Stage, StageStats
+from .filters_ngrams import NgramIndex, dup_ngram_bound, dup_ngram_chars, top_ngram_chars
 from .segment import is_valid_syllable, syllables
 
 log = logging.getLogger(__name__)
@@ -218,90 +217,6 @@ def dup_line_frac(text: str) -> float:
     return (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
 
 
-# Random 64-bit codes per syllable id make the rolling n-gram hash behave like a random hash
-# (collision odds ~ n^2 / 2^64); numpy does the window arithmetic, the only Python loop left is
-# datatrove's greedy duplicate scan, and that runs only when a cheap upper bound says it could fail.
-_RNG_BITS = 20
-_RNG_CODES = np.random.default_rng(0x7B0).integers(1, 2**63 - 1, size=1 << _RNG_BITS, dtype=np.uint64)
-_P = np.uint64(0x100000001B3)
-
-
-@dataclass
-class NgramIndex:
-    """Per-document arrays for the repetition rules: syllable codes and char lengths (+tsheg)."""
-
-    codes: np.ndarray
-    lens: np.ndarray
-    cum: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.cum = np.concatenate(([0], np.cumsum(self.lens)))
-
-    @classmethod
-    def build(cls, syls: list[str]) -> NgramIndex:
-        # id of a syllable = index of its first occurrence; map/setdefault run in C, no Python loop
-        vocab: dict[str, int] = {}
-        ids = np.fromiter(map(vocab.setdefault, syls, range(len(syls))), dtype=np.int64, count=len(syls))
-        codes = _RNG_CODES[ids & ((1 << _RNG_BITS) - 1)]
-        if len(syls) >> _RNG_BITS:  # > 1M syllables: mix the high bits in too
-            codes ^= (ids >> _RNG_BITS).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        lens = np.fromiter(map(len, syls), dtype=np.int64, count=len(syls)) + 1
-        return cls(codes, lens)
-
-    def hashes(self, n: int) -> np.ndarray:
-        m = len(self.codes) - n + 1
-        h = self.codes[:m].copy()
-        with np.errstate(over="ignore"):
-            for k in range(1, n):
-                h = h * _P + self.codes[k : k + m]
-        return h
-
-    def window_chars(self, n: int) -> np.ndarray:
-        return self.cum[n:] - self.cum[:-n]
-
-
-def top_ngram_chars(idx: NgramIndex, n: int) -> int:
-    """Gopher: characters covered by all occurrences of the most frequent n-gram."""
-    if len(idx.codes) < n:
-        return 0
-    _, first, counts = np.unique(idx.hashes(n), return_index=True, return_counts=True)
-    top = int(np.argmax(counts))
-    return int(counts[top]) * int(idx.window_chars(n)[first[top]])
-
-
-def dup_ngram_chars(idx: NgramIndex, n: int, limit: float | None = None) -> int:
-    """Gopher/datatrove `find_all_duplicate`: characters of non-overlapping n-grams that repeat an
-    n-gram seen earlier in a left-to-right greedy scan. If `limit` is given and an upper bound (the
-    characters covered by every window whose n-gram occurred before) is <= limit, return that bound
-    without the exact scan: the caller only needs to know the value does not exceed `limit`."""
-    m = len(idx.codes) - n + 1
-    if m <= 1:
-        return 0
-    h = idx.hashes(n)
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    dup_pos = np.nonzero(first[inverse] < np.arange(m))[0]
-    if len(dup_pos) == 0:
-        return 0
-    cover = np.zeros(len(idx.codes) + 1, dtype=np.int64)
-    np.add.at(cover, dup_pos, 1)
-    np.add.at(cover, dup_pos + n, -1)
-    bound = int(idx.lens[np.cumsum(cover[:-1]) > 0].sum())
-    if limit is not None and bound <= limit:
-        return bound
-    wchars = idx.window_chars(n).tolist()
-    hl = h.tolist()
-    seen: set[int] = set()
-    repeated, i = 0, 0
-    while i < m:
-        if hl[i] in seen:
-            repeated += wchars[i]
-            i += n
-        else:
-            seen.add(hl[i])
-            i += 1
-    return repeated
-
-
 # --------------------------------------------------------------------------------------------------
 # Rules: (text, syllables, cfg) -> Drop | None. Text-only rules ignore `syls` (may be None).
 
@@ -405,10 +320,16 @@ def rule_dup_ngrams(text: str, syls: list[str], cfg: FilterConfig) -> Drop | Non
         return None
     idx = _ngram_index(syls)
     total = len(text)
-    for i, thr in enumerate(cfg.dup_ngram_fracs):
-        n = cfg.DUP_NGRAM_MIN_N + i
-        frac = dup_ngram_chars(idx, cfg.word_ngram_syllables(n), limit=thr * total) / total
+    sizes = [cfg.word_ngram_syllables(cfg.DUP_NGRAM_MIN_N + i) for i in range(len(cfg.dup_ngram_fracs))]
+    # One bound at the smallest size clears every size whose threshold it is under (bound is
+    # non-increasing in n); the exact greedy scan runs only where it is not.
+    bound = dup_ngram_bound(idx, min(sizes)) if sizes else 0
+    for i, (thr, size) in enumerate(zip(cfg.dup_ngram_fracs, sizes)):
+        if bound <= thr * total:
+            continue
+        frac = dup_ngram_chars(idx, size, limit=thr * total) / total
         if frac > thr:
+            n = cfg.DUP_NGRAM_MIN_N + i
             return Drop(f"dup_{n}gram", f"dup_{n}gram_frac={frac:.3f} > {thr}")
     return None
 

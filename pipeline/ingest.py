@@ -167,6 +167,13 @@ def _root_and_base(source: SourceConfig) -> tuple[str, Path]:
     return resolved, p if p.is_dir() else p.parent
 
 
+def _matches(rel: str, pattern: str) -> bool:
+    """Glob match on the relative path or the file name; a leading `**/` also matches at top level
+    (fnmatch's `*` already crosses `/`, so `**/*.txt` would otherwise need a sub-folder)."""
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(x, p) for x in (rel, name) for p in (pattern, pattern.removeprefix("**/")))
+
+
 def list_files(source: SourceConfig) -> list[str]:
     """The input files of a local/etext source, sorted. Raises ConfigError if there are none."""
     opts: LocalOptions = source.options
@@ -181,13 +188,7 @@ def list_files(source: SourceConfig) -> list[str]:
         raise ConfigError(f"source {source.name}: path {root} does not exist (from {opts.path!r})")
     files = [f for f in files if not any(part.startswith(".") for part in f.relative_to(base).parts)]
     if opts.include:
-        files = [
-            f
-            for f in files
-            if any(
-                fnmatch.fnmatch(f.relative_to(base).as_posix(), g) or fnmatch.fnmatch(f.name, g) for g in opts.include
-            )
-        ]
+        files = [f for f in files if any(_matches(f.relative_to(base).as_posix(), g) for g in opts.include)]
     if not files:
         raise ConfigError(f"source {source.name}: no input files under {root} (include={opts.include})")
     return sorted(str(f) for f in files)

@@ -16,6 +16,7 @@ that its bits per byte compare across weightings.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -180,7 +181,7 @@ def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of `texts` (no special tokens) as one flat int32 array plus per-text lengths."""
     encs = _TOKENIZER.encode_batch_fast(texts, add_special_tokens=False)
     lengths = np.fromiter((len(e.ids) for e in encs), np.int64, len(encs))
-    flat = np.fromiter((i for e in encs for i in e.ids), np.int32, int(lengths.sum()))
+    flat = np.fromiter(itertools.chain.from_iterable(e.ids for e in encs), np.int32, int(lengths.sum()))
     return flat, lengths
 
 
@@ -226,13 +227,22 @@ def _batches(files: list[Path], weights: dict[str, float], cfg: PackConfig) -> I
 
 
 def _tokenizer_info(folder: Path) -> tuple[int, int]:
-    """(eos_token_id, vocab size incl. added tokens) as the trainer will see them."""
-    from transformers import AutoTokenizer
+    """(eos_token_id, vocab size incl. added tokens) as `AutoTokenizer` will report them.
 
-    tok = AutoTokenizer.from_pretrained(str(folder))
-    if tok.eos_token_id is None:
-        raise ValueError(f"{folder}: tokenizer has no eos_token")
-    return int(tok.eos_token_id), len(tok)
+    Read with `tokenizers` and tokenizer_config.json rather than `AutoTokenizer`: importing
+    transformers (and torch) costs more than tokenizing a small corpus.
+    """
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    conf_path = folder / "tokenizer_config.json"
+    conf = json.loads(conf_path.read_text(encoding="utf-8")) if conf_path.is_file() else {}
+    eos = conf.get("eos_token")
+    eos = eos.get("content") if isinstance(eos, dict) else eos
+    eos_id = tok.token_to_id(eos) if eos else None
+    if eos_id is None:
+        raise ValueError(f"{folder}: tokenizer_config.json names no eos_token known to tokenizer.json")
+    return int(eos_id), tok.get_vocab_size(with_added_tokens=True)
 
 
 def pack(
@@ -268,7 +278,9 @@ def pack(
         shutil.copytree(tokenizer, stage / "tokenizer")
         packers = {s: Packer(cfg.seq_len, len(source_names)) for s in SPLITS}
         pending: dict[str, list[pa.Table]] = {s: [] for s in SPLITS}
-        stats = {s: {"sequences": 0, "tokens": 0, "bytes": 0, "per_source": {}, "shards": [], "docs": 0} for s in SPLITS}
+        stats = {
+            s: {"sequences": 0, "tokens": 0, "bytes": 0, "per_source": {}, "shards": [], "docs": 0} for s in SPLITS
+        }
         val_ids: set[str] = set()
 
         def flush(split: str, final: bool = False) -> None:

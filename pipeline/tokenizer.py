@@ -173,7 +173,9 @@ def load_base(base: Path, workdir: Path) -> tuple[Any, Path]:
 
 def check_unchanged(base_tok: Any, ext_tok: Any, texts: tuple[str, ...] | list[str] = PROBES) -> list[str]:
     """Texts whose ids differ between base and extended tokenizer (should be none for non-Tibetan)."""
-    return [t for t in texts if base_tok.encode(t, add_special_tokens=False) != ext_tok.encode(t, add_special_tokens=False)]
+    return [
+        t for t in texts if base_tok.encode(t, add_special_tokens=False) != ext_tok.encode(t, add_special_tokens=False)
+    ]
 
 
 def roundtrip_failures(tok: Any, texts: list[str]) -> list[int]:

@@ -125,8 +125,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    with p.open(encoding="utf-8") as f:
-        data = yaml.safe_load(f)
+    try:
+        with p.open(encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}") from e
     if data is None:
         return {}
     if not isinstance(data, dict):

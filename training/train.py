@@ -106,7 +106,8 @@ def run_evals(model, sets: dict, cfg: TrainConfig, accelerator) -> dict[str, dic
     rank, world = accelerator.process_index, accelerator.num_processes
     bs, cap = cfg.per_device_eval_batch_size, cfg.data.eval_max_sequences
     return {
-        name: evaluate(model, iter_eval_batches(split, bs, rank, world, cap), accelerator) for name, split in sets.items()
+        name: evaluate(model, iter_eval_batches(split, bs, rank, world, cap), accelerator)
+        for name, split in sets.items()
     }
 
 
@@ -147,7 +148,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     n_params = sum(p.numel() for p in model.parameters())
     mcfg = model.config
     head_dim = getattr(mcfg, "head_dim", None) or mcfg.hidden_size // mcfg.num_attention_heads
-    flops_tok = flops_per_token(n_params, mcfg.num_hidden_layers, mcfg.num_attention_heads, head_dim, train_split.seq_len)
+    flops_tok = flops_per_token(
+        n_params, mcfg.num_hidden_layers, mcfg.num_attention_heads, head_dim, train_split.seq_len
+    )
     resized = resize_embeddings_mean(model, max(len(tokenizer), folders["tibetan"].vocab_size))
     model = apply_finetuning(model, cfg.model, resized)
     emb_names = set(embedding_parameter_names(model))

@@ -12,16 +12,14 @@ import pytest
 from pipeline.document import Document, Rejection, StageStats
 from pipeline.filters import (
     FilterConfig,
-    NgramIndex,
     QualityFilter,
     check,
-    dup_ngram_chars,
     line_punct_frac,
     rule_invalid_syllables,
     rule_stop_syllables,
     tibetan_share,
-    top_ngram_chars,
 )
+from pipeline.filters_ngrams import NgramIndex, dup_ngram_bound, dup_ngram_chars, top_ngram_chars
 from pipeline.normalize import normalize
 from pipeline.segment import rejoin_segmented, syllables
 from tibcpt.config import ConfigError, from_dict
@@ -194,6 +192,8 @@ def test_ngram_measures_match_reference(mila: str) -> None:
             assert exact == _reference_dup_chars(syls, n)
             assert dup_ngram_chars(idx, n, limit=0) == exact  # limit 0 forces the exact scan
             assert dup_ngram_chars(idx, n, limit=10**9) >= exact  # the bound never underestimates
+        bounds = [dup_ngram_bound(idx, n) for n in range(5, 14)]
+        assert bounds == sorted(bounds, reverse=True)  # what lets the rule test the smallest n only
         grams = Counter(tuple(syls[i : i + 3]) for i in range(len(syls) - 2))
         top, count = grams.most_common(1)[0]
         assert top_ngram_chars(idx, 3) == count * sum(len(s) + 1 for s in top)

@@ -102,7 +102,7 @@ def test_local_glob_include_segmented_and_env(monkeypatch: pytest.MonkeyPatch) -
     docs = read_all(src)
     assert docs and all("-A-" in d.id for d in docs)
     assert all(d.id.startswith("src/C-") and d.meta["segmented"] is True for d in docs)
-    default = source(path="${TIBCPT_TEST_UNSET:-classical/old-tibetan-corpus}")
+    default = source(path="${TIBCPT_TEST_UNSET:-classical/old-tibetan-corpus}", include=["**/*.txt"])
     assert {d.id for d in read_all(default)} == {"src/otannals.txt", "src/otchronicle.txt"}
 
 

@@ -102,7 +102,9 @@ def test_source_weights(setup, packed):
     root, tok, rows = setup
     _, m = packed
     out = root / "shards-weighted"
-    w = pack(root / "corpus", tok, out, load_config(PackConfig, None, CFG), workers=2, weights={"udhr": 3.0, "mila": 0.5})
+    w = pack(
+        root / "corpus", tok, out, load_config(PackConfig, None, CFG), workers=2, weights={"udhr": 3.0, "mila": 0.5}
+    )
     base_tr, w_tr = m["splits"]["train"]["per_source"], w["splits"]["train"]["per_source"]
     if "udhr" in base_tr:  # udhr may have been drawn into validation
         assert w_tr["udhr"] == pytest.approx(3 * base_tr["udhr"], rel=0.05)

@@ -69,7 +69,11 @@ def non_tibetan_texts() -> list[str]:
     wiki = (SHARED / "general" / "english-wikitext2" / "test.txt").read_text(encoding="utf-8")
     paras = [p for p in wiki.split("\n") if len(p) > 200][:50]
     code = (REPO / "pipeline" / "pack.py").read_text(encoding="utf-8")[:5000]
-    return paras + [code, "西藏自治区位于中国西南部，平均海拔四千米以上。", "mixed: Ünïcödé, 日本語, русский, 1,234.5 €"]
+    return paras + [
+        code,
+        "西藏自治区位于中国西南部，平均海拔四千米以上。",
+        "mixed: Ünïcödé, 日本語, русский, 1,234.5 €",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +173,9 @@ def test_config_validation_names_the_field():
     load_config(TokenizerConfig, REPO / "configs" / "pipeline" / "tokenizer.yaml")
 
 
-@pytest.mark.skipif(not (SMOL / "tokenizer.json").is_file(), reason=f"SmolLM2 tokenizer not exported to {SMOL} (see bench/pack.py)")
+@pytest.mark.skipif(
+    not (SMOL / "tokenizer.json").is_file(), reason=f"SmolLM2 tokenizer not exported to {SMOL} (see bench/pack.py)"
+)
 def test_smollm2_extension_keeps_other_text(corpus, tmp_path):
     from transformers import AutoTokenizer
 

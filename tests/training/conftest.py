@@ -159,7 +159,14 @@ def assets(tmp_path_factory) -> dict[str, Path]:
     tib = write_shard_folder(root / "shards-bo", ext, tibetan_docs(), "tibetan-sample", n_val=16)
     eng = write_shard_folder(root / "shards-en", ext, english_docs(), "wikitext2", n_val=16)
     model = make_tiny_model(root / "tiny-model", len(base), tokenizer=base)
-    return {"root": root, "tibetan": tib, "english": eng, "model": model, "base_vocab": len(base), "ext_vocab": len(ext)}
+    return {
+        "root": root,
+        "tibetan": tib,
+        "english": eng,
+        "model": model,
+        "base_vocab": len(base),
+        "ext_vocab": len(ext),
+    }
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ def tiny_cfg(assets, out: Path, *overrides: str) -> TrainConfig:
         f"output_dir={out}",
         "data.eval_max_sequences=16",
         "tensorboard=false",
+        "gradient_accumulation_steps=1",
     ]
     return load_train_config(TINY, base + list(overrides))
 
@@ -187,9 +188,9 @@ def test_full_training_lowers_loss_and_writes_outputs(assets, tmp_path):
     cfg = tiny_cfg(
         assets,
         out,
-        "max_steps=16",
+        "max_steps=10",
         "save_steps=0",
-        "eval_steps=8",
+        "eval_steps=5",
         f"data.general_eval_shards={assets['english']}",
         f"data.replay_shards={assets['english']}",
         "data.replay_ratio=0.25",
@@ -216,7 +217,7 @@ def test_freeze_training_leaves_frozen_weights_bit_identical(assets, tmp_path):
         "model.finetuning_type=freeze",
         "model.freeze_trainable_layers=1",
         "model.freeze_train_embeddings=false",
-        "max_steps=4",
+        "max_steps=3",
         "save_steps=0",
         "eval_at_start=false",
     )
@@ -234,7 +235,15 @@ def test_lora_saves_adapter_and_merged_model(assets, tmp_path):
     from safetensors import safe_open
 
     out = tmp_path / "lora"
-    cfg = tiny_cfg(assets, out, "model.finetuning_type=lora", "model.lora_rank=4", "max_steps=4", "save_steps=0")
+    cfg = tiny_cfg(
+        assets,
+        out,
+        "model.finetuning_type=lora",
+        "model.lora_rank=4",
+        "max_steps=3",
+        "save_steps=0",
+        "eval_at_start=false",
+    )
     cfg.optim.learning_rate = 1e-2
     train(cfg)
     with safe_open(str(out / "adapter" / "adapter_model.safetensors"), "pt") as f:
@@ -243,14 +252,27 @@ def test_lora_saves_adapter_and_merged_model(assets, tmp_path):
     assert any("embed_tokens" in k for k in keys)  # modules_to_save after the resize
     merged, base = load_weights(out), load_weights(assets["model"])
     assert not any("lora" in k for k in merged)
-    assert not torch.equal(merged["model.layers.0.self_attn.q_proj.weight"], base["model.layers.0.self_attn.q_proj.weight"])
+    assert not torch.equal(
+        merged["model.layers.0.self_attn.q_proj.weight"], base["model.layers.0.self_attn.q_proj.weight"]
+    )
     # layer norms are neither adapted nor saved: untouched
     assert torch.equal(merged["model.norm.weight"], base["model.norm.weight"])
 
 
 def test_resume_gives_the_same_batches_and_losses(assets, tmp_path):
-    common = ["max_steps=6", "save_steps=3", "logging_steps=1", "eval_at_start=false", "optim.warmup_steps=1"]
-    common += [f"data.replay_shards={assets['english']}", "data.replay_ratio=0.3", "model.train_embeddings_only_steps=2"]
+    common = [
+        "max_steps=6",
+        "save_steps=3",
+        "gradient_accumulation_steps=2",
+        "logging_steps=1",
+        "eval_at_start=false",
+        "optim.warmup_steps=1",
+    ]
+    common += [
+        f"data.replay_shards={assets['english']}",
+        "data.replay_ratio=0.3",
+        "model.train_embeddings_only_steps=2",
+    ]
     full = tmp_path / "a"
     train(tiny_cfg(assets, full, *common))
     resumed = tmp_path / "b"
@@ -265,7 +287,10 @@ def test_resume_gives_the_same_batches_and_losses(assets, tmp_path):
     assert [a[s] for s in (4, 5, 6)] == [b[s] for s in (4, 5, 6)]
     wa, wb = load_weights(full), load_weights(resumed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert json.loads((resumed / "eval.json").read_text())["final"] == json.loads((full / "eval.json").read_text())["final"]
+    assert (
+        json.loads((resumed / "eval.json").read_text())["final"]
+        == json.loads((full / "eval.json").read_text())["final"]
+    )
 
 
 def test_generate_strips_prompt(assets, tmp_path):
