@@ -116,7 +116,12 @@ def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
     _WORKER.update(
         cfg=cfg,
         sources=sources,
-        stages=[Normalizer(cfg.normalize), Segmenter(cfg.segment), QualityFilter(cfg.filter)],
+        stages=[
+            Normalizer(cfg.normalize),
+            Segmenter(cfg.segment),
+            # Genre lets the filter exempt formulaic canonical text from web repetition thresholds.
+            QualityFilter(cfg.filter, source_genres={s.name: s.genre for s in sources}),
+        ],
     )
 
 
