@@ -40,7 +40,7 @@ STAGE = "ingest"
 EXTENSIONS = (".txt", ".html", ".htm", ".pdf", ".jsonl", ".parquet")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
-SplitMode = Literal["file", "blank_lines", "sections"]
+SplitMode = Literal["file", "blank_lines", "lines", "sections"]
 
 
 @dataclass
@@ -54,7 +54,8 @@ class LocalOptions:
     """Keep only files whose path relative to `path` (or whose name) matches one of these globs."""
     split: SplitMode = "file"
     """.txt files: one document per file, per blank-line-separated block (merged up to
-    `min_split_chars`), or per e-text section (at `{D…}`/`{T…}` text markers)."""
+    `min_split_chars`), per run of lines (for books with one paragraph per line and no blank
+    lines, merged up to `min_split_chars`), or per e-text section (at `{D…}`/`{T…}` markers)."""
     min_split_chars: int = 2000
     """blank_lines: merge consecutive blocks until a document has at least this many characters."""
     text_field: str = "text"
@@ -134,22 +135,32 @@ def split_sections(text: str) -> list[tuple[str | None, str]]:
 def split_blank_lines(text: str, min_chars: int) -> list[str]:
     """Blank-line-separated blocks, consecutive ones merged until each has >= min_chars characters
     (a short tail is merged into the previous document)."""
+    return _merge_blocks(re.split(r"\n[ \t\r\f\v]*\n", text), min_chars, "\n\n")
+
+
+def split_lines(text: str, min_chars: int) -> list[str]:
+    """Runs of lines merged up to >= min_chars characters: a 1 MB book with one paragraph per line
+    becomes documents of a size that filters and dedup can judge piece by piece."""
+    return _merge_blocks(text.split("\n"), min_chars, "\n")
+
+
+def _merge_blocks(blocks: list[str], min_chars: int, joiner: str) -> list[str]:
     out: list[str] = []
     cur: list[str] = []
     size = 0
-    for block in re.split(r"\n[ \t\r\f\v]*\n", text):
+    for block in blocks:
         if not block.strip():
             continue
         cur.append(block.strip("\n"))
         size += len(block)
         if size >= min_chars:
-            out.append("\n\n".join(cur))
+            out.append(joiner.join(cur))
             cur, size = [], 0
     if cur:
         if out and size < min_chars:
-            out[-1] += "\n\n" + "\n\n".join(cur)
+            out[-1] += joiner + joiner.join(cur)
         else:
-            out.append("\n\n".join(cur))
+            out.append(joiner.join(cur))
     return out
 
 
@@ -299,6 +310,8 @@ def _split_text(
         parts = split_sections(text)
     elif opts.split == "blank_lines":
         parts = [(None, p) for p in split_blank_lines(text, opts.min_split_chars)]
+    elif opts.split == "lines":
+        parts = [(None, p) for p in split_lines(text, opts.min_split_chars)]
     else:
         parts = [(None, text)]
     n_out = 0

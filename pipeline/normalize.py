@@ -196,7 +196,8 @@ class TextNormalizer:
     def __init__(self, cfg: NormalizeConfig | None = None) -> None:
         self.cfg = cfg or NormalizeConfig()
         self.table = _build_table(self.cfg)
-        self.map_re = re.compile("[" + "".join(re.escape(c) for c in sorted(self.table)) + "]")
+        chars = "".join(re.escape(c) for c in sorted(self.table))
+        self.map_re = re.compile(f"[{chars}]") if chars else None
         self.blank_re = re.compile(f"\n{{{self.cfg.max_blank_lines + 2},}}")
         self.blank_to = "\n" * (self.cfg.max_blank_lines + 1)
 
@@ -204,7 +205,7 @@ class TextNormalizer:
         cfg = self.cfg
         if cfg.whitespace:
             text = _CRLF_RE.sub("\n", text)
-        if self.table:
+        if self.map_re is not None:
             # A regex over the mapped characters, not str.translate: translate looks every
             # character up in a dict (~8 MB/s); mapped characters are rare (>100 MB/s).
             text = self.map_re.sub(lambda m: self.table[m.group()], text)

@@ -70,13 +70,18 @@ class CorpusConfig:
     near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
     write: WriteConfig = field(default_factory=WriteConfig)
     items_per_task: int = 32
-    """Input items (files, WARC files) per parallel task; also the resume granularity."""
+    """Most input items (files, WARC files) per parallel task; also the resume granularity."""
+    task_bytes: int = 4 * 1024 * 1024
+    """A task also closes once its input files reach this size, so one worker is not left
+    with every large volume while the others idle."""
     decontamination_ngram: int = 13
     """Syllable n-gram shared with the eval set that marks a document as contaminated (GPT-3 used 13 words)."""
 
     def __post_init__(self) -> None:
         if self.items_per_task < 1:
             raise ValueError("items_per_task must be >= 1")
+        if self.task_bytes < 1:
+            raise ValueError("task_bytes must be >= 1")
         if self.decontamination_ngram < 4:
             raise ValueError("decontamination_ngram must be >= 4")
 
@@ -181,14 +186,31 @@ def plan_text_tasks(sources: list[SourceConfig], cfg: CorpusConfig, work: Path) 
         if not items:
             log.warning("source %s: no input items found", src.name)
         out_dir = work / "text" / src.name
-        for ti in range(0, max(len(items), 1), cfg.items_per_task):
-            chunk = items[ti : ti + cfg.items_per_task]
-            if not chunk:
-                continue
-            src_hash = config_hash({k: v for k, v in to_dict(src).items() if k != "base_dir"})
+        src_hash = config_hash({k: v for k, v in to_dict(src).items() if k != "base_dir"})
+        for ti, chunk in enumerate(_chunks(items, cfg.items_per_task, cfg.task_bytes)):
             key = config_hash(stage_hash, src_hash, [str(i) for i in chunk], _mtimes(chunk))
-            tasks.append(TextTask(si, ti // cfg.items_per_task, chunk, out_dir, key))
+            tasks.append(TextTask(si, ti, chunk, out_dir, key))
     return tasks
+
+
+def _chunks(items: list[Any], max_items: int, max_bytes: int) -> list[list[Any]]:
+    """Consecutive items grouped by count and by file size (items that are not files weigh 0)."""
+    out: list[list[Any]] = []
+    cur: list[Any] = []
+    size = 0
+    for it in items:
+        try:
+            n = Path(str(it)).stat().st_size
+        except OSError:
+            n = 0
+        if cur and (len(cur) >= max_items or size + n > max_bytes):
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(it)
+        size += n
+    if cur:
+        out.append(cur)
+    return out
 
 
 def _mtimes(items: list[Any]) -> list[Any]:

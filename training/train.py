@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import torch
 
-from tibcpt.config import config_hash, to_dict
+from tibcpt.config import ConfigError, config_hash, to_dict
 from tibcpt.io import write_json_atomic
 from training import checkpoint as ckpt
 from training.config import TrainConfig, load_train_config
@@ -307,7 +308,12 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
 
 def cli(args: argparse.Namespace) -> int:
     cfg = load_train_config(args.config, args.overrides)
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except ValueError as e:  # config-level problems found before compute: a clean CLI error, no traceback
+        raise ConfigError(str(e)) from e
+    if os.environ.get("RANK", "0") != "0":  # accelerate launch: one summary, from rank 0
+        return 0
     for name, res in result["eval"].items():
         print(f"{name}: loss {res['loss']:.4f} bits/byte {res['bits_per_byte']:.4f}")
     return 0

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.document import RawDoc, Rejection
-from pipeline.ingest import clean_etext, split_blank_lines, split_sections
+from pipeline.ingest import clean_etext, split_blank_lines, split_lines, split_sections
 from pipeline.sources import get_kind, parse_source
 from tibcpt.config import ConfigError
 
@@ -126,6 +126,15 @@ def test_split_blank_lines(tmp_path: Path) -> None:
     assert len(docs) == 4 and all(len(d.content) >= 2500 for d in docs)
     assert "\n\n".join(d.content for d in docs) == "\n\n".join(p[:900] for p in paras)
     assert split_blank_lines("a\n\n\n \nb", 1) == ["a", "b"]
+
+
+def test_split_lines_for_one_paragraph_per_line_books(shared: Path) -> None:
+    """mila.txt has ~190 long lines and no blank lines: `lines` cuts it into ~20k-char documents."""
+    text = (shared / "corpus/classical/classical-tibetan-corpus/mila.txt").read_text(encoding="utf-8")
+    docs = split_lines(text, 20_000)
+    assert len(docs) > 10
+    assert all(len(d) >= 20_000 for d in docs)
+    assert "\n".join(docs) == "\n".join(line for line in text.split("\n") if line.strip())
 
 
 def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
