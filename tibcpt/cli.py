@@ -16,6 +16,8 @@ from tibcpt.config import ConfigError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("pipeline.runner", "sources.yaml -> clean Tibetan text shards + manifest"),
+    "normalize": ("pipeline.normalize", "normalize Tibetan text files to stdout (--key: lossy match key)"),
+    "segment": ("pipeline.segment", "count syllables/sentences of text files (--segmented: re-join first)"),
     "crawl": ("pipeline.crawl", "crawl `kind: web` sources politely into WARC files"),
     "tokenizer": ("pipeline.tokenizer", "train Tibetan pieces and extend a base tokenizer"),
     "pack": ("pipeline.pack", "tokenize the clean corpus and pack fixed-length token shards"),
