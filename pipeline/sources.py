@@ -149,14 +149,13 @@ def load_sources(path: str | Path, only: list[str] | None = None) -> list[Source
     out: list[SourceConfig] = []
     seen: set[str] = set()
     for e in entries:
-        if isinstance(e, dict) and only is None and not e.get("enabled", True):
-            seen.add(str(e.get("name")))
-            continue  # disabled placeholders may name kinds/paths this machine lacks
+        # Disabled sources are validated too (a typo is caught before the day it gets enabled);
+        # their paths are only resolved when they run.
         src = parse_source(e, path.resolve().parent)
         if src.name in seen:
             raise ConfigError(f"{path}: duplicate source name {src.name!r}")
         seen.add(src.name)
-        if only is not None and src.name not in only:
+        if (only is None and not src.enabled) or (only is not None and src.name not in only):
             continue
         out.append(src)
     if only:
