@@ -8,7 +8,7 @@ OUT ?= out
 WORKERS ?= $(shell nproc)
 export TIBCPT_SAMPLE ?= ../shared/corpus
 
-.PHONY: setup test test-fast lint format corpus crawl tokenizer pack train base-model publish bench clean
+.PHONY: setup test test-fast lint format corpus crawl tokenizer pack train generate base-model publish bench clean
 
 setup:  ## virtualenv + torch CPU wheel first + the project with dev extras
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,7 +35,7 @@ BASE_MODEL ?= models/smollm2-135m
 BASE_TOKENIZER ?= $(BASE_MODEL)
 TOKENIZER_ARGS ?=
 PACK_ARGS ?=
-TRAIN_CONFIG ?= configs/train/smollm2.yaml
+TRAIN_CONFIG ?= configs/train/smollm2-135m.yaml
 TRAIN_ARGS ?=
 HF_DATASET_REPO ?=
 HF_MODEL_REPO ?=
@@ -56,18 +56,24 @@ tokenizer:  ## train Tibetan pieces on the corpus and extend the base tokenizer
 pack:  ## tokenize + pack the corpus into token shards (carrying the tokenizer)
 	$(TIBCPT) pack --corpus $(OUT)/corpus --tokenizer $(OUT)/tokenizer --out $(OUT)/shards --sources $(SOURCES) --workers $(WORKERS) $(PACK_ARGS)
 
-train:  ## continued pretraining on the shard folder
-	$(TIBCPT) train --config $(TRAIN_CONFIG) $(TRAIN_ARGS)
+train:  ## continued pretraining on $(OUT)/shards -> $(OUT)/model (+ logs, loss.png, report.html, eval.json)
+	$(TIBCPT) train --config $(TRAIN_CONFIG) data.shards=$(OUT)/shards output_dir=$(OUT)/model \
+		model.model_name_or_path=$(BASE_MODEL) $(TRAIN_ARGS)
+
+PROMPT ?= བོད་ཀྱི་
+generate:  ## sample from the trained model (seed's sampling defaults)
+	$(TIBCPT) generate --model $(OUT)/model "$(PROMPT)"
 
 publish:  ## dataset and model repositories with cards (HF_TOKEN in the environment)
 	test -n "$(HF_DATASET_REPO)" || (echo "set HF_DATASET_REPO=org/name" && false)
 	$(TIBCPT) publish dataset --path $(OUT)/corpus --repo-id $(HF_DATASET_REPO) $(PUBLISH_ARGS)
-	if [ -n "$(HF_MODEL_REPO)" ]; then $(TIBCPT) publish model --path $(OUT)/train/final --repo-id $(HF_MODEL_REPO) $(PUBLISH_ARGS); fi
+	if [ -n "$(HF_MODEL_REPO)" ]; then $(TIBCPT) publish model --path $(OUT)/model --repo-id $(HF_MODEL_REPO) $(PUBLISH_ARGS); fi
 
 bench:  ## speed/quality benchmarks; results in bench/results/
 	$(PY) bench/text_path.py
 	$(PY) bench/dedup.py
 	$(PY) bench/pack.py
+	$(PY) bench/base_model_ppl.py
 
 clean:
 	rm -rf $(OUT)

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(rest)
     try:
         return int(module.cli(args) or 0)
-    except (ConfigError, FileNotFoundError) as e:
+    except (ConfigError, FileNotFoundError, ValueError) as e:  # user errors: one line, no traceback
         print(f"tibcpt {name}: error: {e}", file=sys.stderr)
         return 2
 

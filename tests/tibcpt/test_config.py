@@ -50,6 +50,10 @@ def test_yaml_plus_dotted_overrides(tmp_path):
     cfg = load_config(Outer, p, ["inner.rate=0.25", "path=/x"])
     assert cfg == Outer(steps=3, inner=Inner(rate=0.25, names=["a", "b"]), path="/x")
     assert config_hash(cfg) != config_hash(Outer())
+    # YAML 1.1 reads 2e-4 as a string; float fields accept it, and reject what is not a number.
+    assert load_config(Outer, p, ["inner.rate=2e-1"]).inner.rate == 0.2
+    with pytest.raises(ConfigError, match="inner.rate"):
+        load_config(Outer, p, ["inner.rate=fast"])
     with pytest.raises(ConfigError, match="must look like"):
         load_config(Outer, p, ["steps"])
 
