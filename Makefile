@@ -8,7 +8,7 @@ OUT ?= out
 WORKERS ?= $(shell nproc)
 export TIBCPT_SAMPLE ?= ../shared/corpus
 
-.PHONY: setup test test-fast lint format corpus crawl tokenizer pack train generate base-model publish bench clean
+.PHONY: setup test test-fast lint format corpus crawl tokenizer pack replay train generate base-model publish bench clean
 
 setup:  ## virtualenv + torch CPU wheel first + the project with dev extras
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -55,6 +55,12 @@ tokenizer:  ## train Tibetan pieces on the corpus and extend the base tokenizer
 
 pack:  ## tokenize + pack the corpus into token shards (carrying the tokenizer)
 	$(TIBCPT) pack --corpus $(OUT)/corpus --tokenizer $(OUT)/tokenizer --out $(OUT)/shards --sources $(SOURCES) --workers $(WORKERS) $(PACK_ARGS)
+
+replay:  ## English general-domain shards (replay mix + forgetting eval), packed with the same tokenizer
+	$(TIBCPT) corpus --sources configs/sources-english.yaml --out $(OUT)/replay-corpus --workers $(WORKERS) \
+		--config configs/pipeline/replay-english.yaml
+	$(TIBCPT) pack --corpus $(OUT)/replay-corpus --tokenizer $(OUT)/tokenizer --out $(OUT)/replay-shards \
+		--workers $(WORKERS) $(PACK_ARGS)
 
 train:  ## continued pretraining on $(OUT)/shards -> $(OUT)/model (+ logs, loss.png, report.html, eval.json)
 	$(TIBCPT) train --config $(TRAIN_CONFIG) data.shards=$(OUT)/shards output_dir=$(OUT)/model \

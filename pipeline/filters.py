@@ -46,6 +46,9 @@ class Drop(str):
 class FilterConfig:
     """Thresholds of the quality rules; a rule whose threshold is None (or 0 for counts) is off."""
 
+    enabled: bool = True
+    """False keeps every document: for a general-domain (e.g. English replay) corpus built with the
+    same pipeline, where Tibetan quality rules do not apply (configs/pipeline/replay-english.yaml)."""
     syllables_per_word: float = 1.25
     """FineWeb-2 measured its word-based thresholds on botok tokens (datatrove `TibetanTokenizer`,
     punctuation tokens included); botok runs at ~0.06 MB/s here, 30x under the 2 MB/s budget, so we
@@ -382,6 +385,8 @@ class QualityFilter(Stage):
         self.source_genres = dict(source_genres or {})
 
     def process(self, docs: list[Document], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
+        if not self.cfg.enabled:
+            return list(docs)
         kept = []
         for doc in docs:
             doc.meta["tibetan_share"] = round(tibetan_share(doc.text), 4)
