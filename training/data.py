@@ -148,6 +148,8 @@ class Batch:
     input_ids: torch.Tensor
     n_bytes: torch.Tensor
     n_replay: int
+    padding: bool = False
+    """An evaluation filler batch: run through the model, never counted (see iter_eval_batches)."""
 
 
 def iter_train_batches(
@@ -198,5 +200,13 @@ def iter_eval_batches(
                 if j % world == rank:
                     yield Batch(torch.from_numpy(np.stack(buf_ids)), torch.tensor(buf_nb), 0)
                 buf_ids, buf_nb, j = [], [], j + 1
-    if buf_ids and j % world == rank:
-        yield Batch(torch.from_numpy(np.stack(buf_ids)), torch.tensor(buf_nb), 0)
+    if buf_ids:
+        if j % world == rank:
+            yield Batch(torch.from_numpy(np.stack(buf_ids)), torch.tensor(buf_nb), 0)
+        j += 1
+    # Every rank must run the same number of forward passes: under FSDP each forward all-gathers
+    # parameters, so a rank with one batch fewer leaves the others waiting forever (seen on 2 GPUs).
+    per_rank = -(-j // world)
+    mine = j // world + (1 if rank < j % world else 0)
+    for _ in range(per_rank - mine):
+        yield Batch(torch.zeros(1, split.seq_len, dtype=torch.long), torch.zeros(1, dtype=torch.long), 0, padding=True)

@@ -43,6 +43,8 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], accelerator=None)
     for batch in batches:
         ids = batch.input_ids.to(device)
         logits = model(input_ids=ids).logits
+        if getattr(batch, "padding", False):
+            continue  # a filler that keeps ranks in step (FSDP); contributes nothing
         totals[0] += sequence_nll(logits, ids).double().sum()
         totals[1] += ids.shape[0] * (ids.shape[1] - 1)
         totals[2] += batch.n_bytes.sum().item()

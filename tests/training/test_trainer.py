@@ -162,6 +162,21 @@ def test_bits_per_byte_hand_checkable(assets):
     assert res["bits_per_byte"] == pytest.approx(6 * 63 * math.log2(V) / n_bytes, rel=1e-6)
 
 
+def test_eval_batches_keep_ranks_in_step(assets):
+    """Under FSDP every rank must run as many forwards as the others, or the all-gathers hang:
+    uneven shares are topped up with filler batches that evaluation runs but never counts."""
+    split = ShardFolder(assets["tibetan"]).split("validation")
+    n = min(split.n_sequences, 7)
+    per_rank = [list(iter_eval_batches(split, 2, rank=r, world=3, max_sequences=n)) for r in range(3)]
+    assert len({len(b) for b in per_rank}) == 1, "every rank yields the same number of batches"
+    real = [b for bs in per_rank for b in bs if not b.padding]
+    assert sum(b.input_ids.shape[0] for b in real) == n
+    single = list(iter_eval_batches(split, 2, max_sequences=n))
+    assert not any(b.padding for b in single)
+    rows = sorted(tuple(r.tolist()) for b in real for r in b.input_ids)
+    assert rows == sorted(tuple(r.tolist()) for b in single for r in b.input_ids)
+
+
 # ---- errors before compute -------------------------------------------------------------------
 
 
