@@ -66,7 +66,9 @@ def run_dedup_phase(
 
     out = work / "dedup"
     decon_hash = _file_sha256(Path(decontaminate)) if decontaminate else None
-    key = config_hash(cfg.exact_dedup, cfg.near_dedup, cfg.decontamination_ngram, decon_hash, [r["key"] for r in results])
+    key = config_hash(
+        cfg.exact_dedup, cfg.near_dedup, cfg.decontamination_ngram, decon_hash, [r["key"] for r in results]
+    )
     info_path, removed_path = out / "info.json", out / "removed.parquet"
     if info_path.exists() and removed_path.exists():
         info = json.loads(info_path.read_text())

@@ -103,9 +103,7 @@ class Stage:
     def process(self, docs: list[Document], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
         raise NotImplementedError
 
-    def reject(
-        self, doc: Document, reason: str, stats: StageStats, rejects: list[Rejection], detail: str = ""
-    ) -> None:
+    def reject(self, doc: Document, reason: str, stats: StageStats, rejects: list[Rejection], detail: str = "") -> None:
         stats.dropped[reason] += 1
         rejects.append(Rejection(doc.id, doc.source, self.name, reason, detail, doc.text, dict(doc.meta)))
 

@@ -30,7 +30,9 @@ KIND_MODULES: dict[str, str] = {
 }
 
 # SPDX ids are open-ended; we accept any id-shaped string, plus the two words people actually write.
-_LICENSE_RE = re.compile(r"^(unknown|public-domain|LicenseRef-[A-Za-z0-9.\-]+|[A-Za-z0-9.\-+]+( (AND|OR|WITH) [A-Za-z0-9.\-+]+)*)$")
+_LICENSE_RE = re.compile(
+    r"^(unknown|public-domain|LicenseRef-[A-Za-z0-9.\-]+|[A-Za-z0-9.\-+]+( (AND|OR|WITH) [A-Za-z0-9.\-+]+)*)$"
+)
 
 GENRES = ("textbook", "journal", "news", "religious", "literature", "legal", "web", "children", "history", "other")
 

@@ -142,7 +142,9 @@ def stage_model(model_dir: Path, staging: Path, repo_id: str) -> Path:
     if staging.exists():
         shutil.rmtree(staging)
     skip = {"optimizer.pt", "scheduler.pt", "rng_state.pt"}
-    shutil.copytree(model_dir, staging, ignore=lambda d, names: [n for n in names if n in skip or n.startswith("checkpoint-")])
+    shutil.copytree(
+        model_dir, staging, ignore=lambda d, names: [n for n in names if n in skip or n.startswith("checkpoint-")]
+    )
     write_text_atomic(staging / "README.md", model_card(model_dir, repo_id))
     return staging
 

@@ -104,7 +104,9 @@ def test_corpus_end_to_end_accounts_for_every_document(corpus_inputs: Path, tmp_
     kangyur_ids = [i for i in reasons if i.startswith("kangyur/")] + [r["id"] for r in rows if r["source"] == "kangyur"]
     assert len(kangyur_ids) >= 4, "the volume splits into a header plus one document per {D...} text"
     kangyur_texts = [r["text"] for r in rows if r["source"] == "kangyur"] + [
-        t for i, t in zip(rejected.column("id").to_pylist(), rejected.column("text").to_pylist()) if i.startswith("kangyur/")
+        t
+        for i, t in zip(rejected.column("id").to_pylist(), rejected.column("text").to_pylist())
+        if i.startswith("kangyur/")
     ]
     assert not any("[1b.1]" in t or "{D" in t for t in kangyur_texts), "e-text markers are stripped"
     for r in rows:

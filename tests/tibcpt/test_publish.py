@@ -30,7 +30,9 @@ def test_publish_dataset_dry_run_stages_shards_and_card(tmp_path: Path, shared: 
     assert main(["corpus", "--sources", str(y), "--out", str(out), "--workers", "1"]) == 0
     monkeypatch.setenv("HF_TOKEN", "hf_secret_token_value")
     staging = tmp_path / "hub"
-    rc = main(["publish", "dataset", "--path", str(out), "--repo-id", "org/tib", "--staging", str(staging), "--dry-run"])
+    rc = main(
+        ["publish", "dataset", "--path", str(out), "--repo-id", "org/tib", "--staging", str(staging), "--dry-run"]
+    )
     assert rc == 0
     card = (staging / "README.md").read_text()
     manifest = json.loads((out / "manifest.json").read_text())
@@ -46,7 +48,12 @@ def test_publish_dataset_dry_run_stages_shards_and_card(tmp_path: Path, shared: 
 def test_card_mentions_every_drop_reason():
     m = {
         "sources": {"a": {"license": "MIT", "genre": "web", "docs_out": 3, "syllables": 30, "bytes": 900}},
-        "totals": {"docs_out": 3, "syllables": 30, "bytes": 900, "dropped_by_reason": {"near_duplicate": 2, "binary": 1}},
+        "totals": {
+            "docs_out": 3,
+            "syllables": 30,
+            "bytes": 900,
+            "dropped_by_reason": {"near_duplicate": 2, "binary": 1},
+        },
         "tool": {"version": "0.1.0"},
         "config_hash": "abc",
         "created": "now",
