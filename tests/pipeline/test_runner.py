@@ -203,3 +203,20 @@ def test_ray_executor_gives_the_same_corpus(corpus_inputs: Path, tmp_path: Path,
     a = pq.read_table(tmp_path / "ray" / "data" / "shard-00000.parquet")
     b = pq.read_table(tmp_path / "local" / "data" / "shard-00000.parquet")
     assert a.num_rows > 0 and a.equals(b)
+
+
+def test_decontamination_drops_training_docs_that_share_eval_text(corpus_inputs: Path, tmp_path: Path, shared):
+    """`--decontaminate`: a training document sharing a 13-syllable n-gram with eval data is dropped."""
+    udhr = (shared / "corpus/modern/udhr/udhr_bod.txt").read_text(encoding="utf-8")
+    passage = udhr[len(udhr) // 2 : len(udhr) // 2 + 400]  # one passage from the middle
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_text(json.dumps({"text": passage}, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    m = run_corpus(corpus_inputs, out, workers=1, decontaminate=eval_file)
+    rejected = pq.read_table(out / "rejected.parquet").to_pylist()
+    contaminated = [r for r in rejected if r["reason"] == "contamination"]
+    assert [r["id"] for r in contaminated] == ["udhr/udhr_bod.txt"]
+    assert m["sources"]["udhr"]["stages"]["decontaminate"]["dropped"] == {"contamination": 1}
+    assert m["dedup"]["decontaminate"]["removed"] == 1
+    kept_sources = {r["source"] for r in pq.read_table(out / "data/shard-00000.parquet").to_pylist()}
+    assert "udhr" not in kept_sources and "kangyur" in kept_sources
