@@ -62,6 +62,8 @@ def run_dedup_phase(
     decontaminate: str | Path | None,
 ) -> tuple[dict[str, dict], dict[str, Any]]:
     """Return ({removed id: {source, stage, reason, detail}}, info). Cached under _work/dedup."""
+    import dataclasses
+
     from .neardedup import near_dedup
 
     out = work / "dedup"
@@ -102,7 +104,8 @@ def run_dedup_phase(
                 for d in _iter_docs(results, ["id", "text", "source"])
                 if d["id"] not in removed
             ),
-            cfg.near_dedup,
+            # Documents come out of the normalize stage: match keys need not normalize again.
+            dataclasses.replace(cfg.near_dedup, input_normalized=True),
             work / "neardedup",
             workers=workers,
         )

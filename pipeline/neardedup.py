@@ -60,6 +60,9 @@ class NearDedupConfig:
 
     enabled: bool = True
     """Run near-dedup at all (exact dedup runs regardless)."""
+    input_normalized: bool = False
+    """Texts arrive already through `normalize()` (the corpus runner sets this: its documents come
+    out of the normalize stage), so match keys skip the lossless pass. Raw text must leave it off."""
     shingle_size: int = 5
     """Syllables per shingle. 5-grams: the same order as word 5-grams used by Gopher/FineWeb, since a
     Tibetan word is 1-2 syllables; shorter shingles make formulaic phrases collide."""
@@ -158,7 +161,7 @@ def _mix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
-def shingle_hashes(text: str, k: int = 5, seed: int = 1) -> np.ndarray:
+def shingle_hashes(text: str, k: int = 5, seed: int = 1, normalized: bool = False) -> np.ndarray:
     """Sorted unique 32-bit hashes of the syllable k-grams of `match_key(text)` (uint32).
 
     Hand-rolled rolling combination instead of hashing each k-gram string: one cached xxh64 per
@@ -167,7 +170,7 @@ def shingle_hashes(text: str, k: int = 5, seed: int = 1) -> np.ndarray:
     signatures must run at >= 1,000 docs/s per core. 32 bits: a doc has ~10^3 shingles, so
     collisions inside a doc are ~10^-4 and between docs they only add noise below 1/num_perm.
     """
-    syls = syllables(match_key(text))
+    syls = syllables(match_key(text, normalized=normalized))
     if not syls:
         return np.zeros(0, dtype=np.uint32)
     hs = np.fromiter((_syllable_hash(s, seed) for s in syls), dtype=np.uint64, count=len(syls))
@@ -210,12 +213,14 @@ def signature(hashes: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
     return (hv * a[None, :] + b[None, :]).min(axis=0)
 
 
-def sign_chunk(texts: list[str], k: int, num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def sign_chunk(
+    texts: list[str], k: int, num_perm: int, seed: int, normalized: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Signatures (n x num_perm uint32) and shingle-set sizes (int32) of a chunk of texts."""
     sigs = np.empty((len(texts), num_perm), dtype=np.uint32)
     sizes = np.empty(len(texts), dtype=np.int32)
     for i, t in enumerate(texts):
-        h = shingle_hashes(t, k, seed)
+        h = shingle_hashes(t, k, seed, normalized)
         sizes[i] = h.size
         sigs[i] = signature(h, num_perm, seed)
     return sigs, sizes
@@ -319,7 +324,7 @@ def _signatures(docs, cfg: NearDedupConfig, sig_path: Path, workers: int):
     lengths: list[int] = []
     ranks: list[int] = []
     sizes: list[np.ndarray] = []
-    args = (cfg.shingle_size, cfg.num_perm, cfg.seed)
+    args = (cfg.shingle_size, cfg.num_perm, cfg.seed, cfg.input_normalized)
     t0 = time.perf_counter()
     pool = None
     if workers > 1:

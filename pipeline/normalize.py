@@ -258,7 +258,7 @@ def _key_syllable(syl: str) -> str:
     return normalize_ngatadara(syl)
 
 
-def match_key(text: str) -> str:
+def match_key(text: str, normalized: bool = False) -> str:
     """Lossy key for dedup/decontamination: same text modulo spelling variants and punctuation.
 
     normalize() → botok normalize_lenient (drop 0F35/0F37/0F39, a-chung, wasur; retroflex →
@@ -269,7 +269,9 @@ def match_key(text: str) -> str:
     Vowel signs and subjoined letters are kept.
     """
     # lenient first: old texts write the reversed gigu (0F80) that old_tib's "མྱི" rules miss.
-    s = normalize_old_tib(normalize_lenient(normalize(text)))
+    # `normalized=True`: the caller passes normalize()'s output (the corpus runner does), so the
+    # lossless pass, a third of this function's time, is not repeated.
+    s = normalize_old_tib(normalize_lenient(text if normalized else normalize(text)))
     out: list[str] = []
     prev_tib = False
     for tok in _KEY_TOKEN_RE.findall(s.casefold()):

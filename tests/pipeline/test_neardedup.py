@@ -50,6 +50,14 @@ def test_signature_is_datasketch_minhash(ls: LabelledSet) -> None:
     assert np.array_equal(signature(h, 128, 1), ref.hashvalues)
 
 
+def test_normalized_input_shortcut_gives_the_same_shingles(ls: LabelledSet) -> None:
+    """The runner passes normalized text with input_normalized=True; shingles must not change."""
+    from pipeline.normalize import normalize
+
+    for _, text, _ in ls.docs[:150]:
+        assert np.array_equal(shingle_hashes(text), shingle_hashes(normalize(text), normalized=True))
+
+
 @pytest.mark.parametrize("backend", ["memory", "disk"])
 def test_precision_recall_and_no_hard_negative_merged(ls, results, backend) -> None:
     m = pair_metrics(ls, results[backend].duplicate_of)
