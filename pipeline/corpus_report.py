@@ -58,9 +58,13 @@ def write_report(out: Path, manifest: dict[str, Any]) -> Path:
         for s, n in zip(t["source"], t["n_syllables"]):
             lengths.setdefault(s, []).append(n)
     if lengths:
+        import numpy as np
+
         fig, ax = plt.subplots(figsize=(8, 4))
+        hi = max(max(ls) for ls in lengths.values())
+        bins = np.logspace(0, np.log10(max(hi, 10)) + 0.05, 40)  # log-spaced: lengths span 4 decades
         for s, ls in sorted(lengths.items()):
-            ax.hist([max(1, x) for x in ls], bins=40, histtype="step", label=s, log=False)
+            ax.hist([max(1, x) for x in ls], bins=bins, histtype="step", label=s)
         ax.set_xscale("log")
         ax.set_xlabel("syllables per document (log scale)")
         ax.set_ylabel("documents")
