@@ -1,6 +1,7 @@
 """Benchmark for issue 5: fertility before/after extension per base tokenizer, and packing tokens/s.
 
-    python bench/pack.py            # writes bench/results/pack.json and prints a README table
+    python bench/pack.py              # writes bench/results/pack.json and prints a README table
+    python bench/pack.py --bpe-modes  # only the `bpe_modes` section (added tokens vs merges, SmolLM2)
 
 Corpus: all Tibetan text in ../shared/corpus (modern files whole, classical files in 20 kB chunks),
 BOMs stripped and word-segmented spacing re-joined (`pipeline.segment.rejoin_segmented`), as the
@@ -73,8 +74,85 @@ def export_smollm2() -> bool:
     return True
 
 
+CLEAN = REPO / "out" / "corpus"  # the pipeline's clean corpus (`make corpus`)
+CLASSICAL = {"classical-tibetan-corpus", "derge-kangyur", "old-tibetan-corpus"}
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, object]:
+    """(best wall seconds of `repeat` calls, last result)."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def bpe_modes() -> dict:
+    """Issue 5: added tokens vs vocab+merges on SmolLM2, trained on out/corpus (held-out docs excluded)."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from pipeline.tokenizer import corpus_files, iter_docs
+
+    rows = list(iter_docs(corpus_files(CLEAN), ("id", "text", "source")))
+    held = [r for r in rows if is_heldout(r["id"], HELDOUT)]
+    modern = [r["text"] for r in held if r["source"] not in CLASSICAL]
+    classical = [r["text"] for r in held if r["source"] in CLASSICAL]
+    texts = [r["text"] for r in rows]
+    english = (SHARED / "general" / "english-wikitext2" / "test.txt").read_text(encoding="utf-8").splitlines()
+    base = AutoTokenizer.from_pretrained(str(SMOL))
+    res: dict = {"corpus": str(CLEAN.relative_to(REPO)), "docs": len(rows), "bytes": sum(len(t.encode()) for t in texts),
+                 "heldout_modern_docs": len(modern), "heldout_classical_docs": len(classical),
+                 "base": {"modern": fertility(base, modern), "classical": fertility(base, classical)}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as td:
+        for mode in ("added_tokens", "merges"):
+            out = Path(td) / mode
+            t0 = time.perf_counter()
+            report = build_tokenizer(CLEAN, SMOL, out, TokenizerConfig(heldout_fraction=HELDOUT, bpe_mode=mode))
+            build_s = time.perf_counter() - t0
+            tj = out / "tokenizer.json"
+            load_s, _ = timed(lambda tj=tj: Tokenizer.from_file(str(tj)))
+            auto_s, ext = timed(lambda out=out: AutoTokenizer.from_pretrained(str(out)))
+            # Cold cache: a fresh Tokenizer per pass, one pass over the whole corpus (as packing does).
+            enc_s, n = timed(lambda tj=tj: sum(len(e) for e in Tokenizer.from_file(str(tj)).encode_batch_fast(texts, add_special_tokens=False)))  # fmt: skip
+            en_s, n_en = timed(lambda tj=tj: sum(len(e) for e in Tokenizer.from_file(str(tj)).encode_batch_fast(english, add_special_tokens=False)))  # fmt: skip
+            res[mode] = {
+                "pieces_added": report["pieces_added"], "build_s": round(build_s, 1),
+                "modern": fertility(ext, modern), "classical": fertility(ext, classical),
+                "encode_corpus": {"tokens": n, "seconds": round(enc_s, 3), "tokens_per_s": round(n / enc_s),
+                                  "mb_per_s": round(res["bytes"] / enc_s / 1e6, 2)},
+                "encode_english_tokens_per_s": round(n_en / en_s),
+                "tokenizer_json_bytes": tj.stat().st_size,
+                "load_s": {"tokenizers": round(load_s, 3), "auto_tokenizer": round(auto_s, 3)},
+            }  # fmt: skip
+            print(mode, json.dumps(res[mode]), flush=True)
+    return res
+
+
+def print_bpe_modes(r: dict) -> None:
+    print(
+        "| SmolLM2 | added | modern tok/syl | classical tok/syl | corpus tok/s (MB/s) | English tok/s | tokenizer.json | load s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    b = r["base"]
+    print(f"| base | 0 | {b['modern']['tokens_per_syllable']} | {b['classical']['tokens_per_syllable']} | | | | |")
+    for mode in ("added_tokens", "merges"):
+        m = r[mode]
+        print(f"| {mode} | {m['pieces_added']} | {m['modern']['tokens_per_syllable']} | {m['classical']['tokens_per_syllable']} "
+              f"| {m['encode_corpus']['tokens_per_s']} ({m['encode_corpus']['mb_per_s']}) | {m['encode_english_tokens_per_s']} "
+              f"| {m['tokenizer_json_bytes'] / 1e6:.2f} MB | {m['load_s']['auto_tokenizer']} |")  # fmt: skip
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
+    dest = REPO / "bench" / "results" / "pack.json"
+    if "--bpe-modes" in sys.argv:
+        results = json.loads(dest.read_text()) if dest.is_file() else {}
+        results["bpe_modes"] = bpe_modes()
+        dest.write_text(json.dumps(results, indent=2) + "\n")
+        print_bpe_modes(results["bpe_modes"])
+        return
     from transformers import AutoTokenizer
 
     results: dict = {"cpu_count": os.cpu_count(), "bases": {}, "pack": {}}
@@ -88,7 +166,7 @@ def main() -> None:
         bases = {"llama2": SHARED / "tokenizers" / "llama2" / "tokenizer.model"}
         if export_smollm2():
             bases["smollm2"] = SMOL
-        cfg = TokenizerConfig(heldout_fraction=HELDOUT)
+        cfg = TokenizerConfig(heldout_fraction=HELDOUT, bpe_mode="added_tokens")  # as measured before
         for name, base in bases.items():
             t0 = time.time()
             out = root / f"tok-{name}"
@@ -115,7 +193,8 @@ def main() -> None:
             results["pack"][f"workers_{workers}"] = {"tokens": n, "seconds": round(s, 2), "tokens_per_s": round(n / s),
                                                      "tokens_per_s_per_core": round(n / s / workers)}  # fmt: skip
             print(workers, results["pack"][f"workers_{workers}"], flush=True)
-    dest = REPO / "bench" / "results" / "pack.json"
+    if export_smollm2() and (CLEAN / "data").is_dir():
+        results["bpe_modes"] = bpe_modes()
     dest.write_text(json.dumps(results, indent=2) + "\n")
     print("| base | added | modern tok/syl before → after | classical tok/syl before → after |")
     print("|---|---|---|---|")

@@ -258,6 +258,27 @@ def _key_syllable(syl: str) -> str:
     return normalize_ngatadara(syl)
 
 
+def match_key_raw_tokens(text: str, normalized: bool = False) -> list[str]:
+    """Tokens of the lossy key before per-token folding (`fold_key_token`): callers that cache per
+    token (near-dedup shingling) fold each distinct token once."""
+    # lenient first: old texts write the reversed gigu (0F80) that old_tib's "མྱི" rules miss.
+    # `normalized=True`: the caller passes normalize()'s output (the corpus runner does), so the
+    # lossless pass, a third of this function's time, is not repeated.
+    s = normalize_old_tib(normalize_lenient(text if normalized else normalize(text)))
+    return _KEY_TOKEN_RE.findall(s.casefold())
+
+
+def fold_key_token(tok: str) -> str:
+    """Per-token part of the key: ང/ཏ/ད/ར folding of a Tibetan syllable; ASCII digits otherwise."""
+    return _key_syllable(tok) if "\u0f40" <= tok[0] <= "\u0fbc" else tok.translate(_DIGITS_TO_ASCII)
+
+
+def match_key_tokens(text: str, normalized: bool = False) -> list[str]:
+    """The tokens `match_key` joins: folded Tibetan syllables, and other words/digits (casefolded,
+    Tibetan digits as ASCII)."""
+    return [fold_key_token(tok) for tok in match_key_raw_tokens(text, normalized)]
+
+
 def match_key(text: str, normalized: bool = False) -> str:
     """Lossy key for dedup/decontamination: same text modulo spelling variants and punctuation.
 
@@ -268,19 +289,15 @@ def match_key(text: str, normalized: bool = False) -> str:
     as ASCII.
     Vowel signs and subjoined letters are kept.
     """
-    # lenient first: old texts write the reversed gigu (0F80) that old_tib's "མྱི" rules miss.
-    # `normalized=True`: the caller passes normalize()'s output (the corpus runner does), so the
-    # lossless pass, a third of this function's time, is not repeated.
-    s = normalize_old_tib(normalize_lenient(text if normalized else normalize(text)))
     out: list[str] = []
     prev_tib = False
-    for tok in _KEY_TOKEN_RE.findall(s.casefold()):
+    for tok in match_key_tokens(text, normalized):
         tib = "\u0f40" <= tok[0] <= "\u0fbc"
         if out:
             # Tsheg between syllables: the key reads like Tibetan text (botok's rules match
             # "X་Y"). Not idempotent: botok's normalize_old_tib rules feed each other.
             out.append("\u0f0b" if tib and prev_tib else " ")
-        out.append(_key_syllable(tok) if tib else tok.translate(_DIGITS_TO_ASCII))
+        out.append(tok)
         prev_tib = tib
     return "".join(out)
 

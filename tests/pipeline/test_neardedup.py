@@ -50,6 +50,21 @@ def test_signature_is_datasketch_minhash(ls: LabelledSet) -> None:
     assert np.array_equal(signature(h, 128, 1), ref.hashvalues)
 
 
+def test_per_token_hashing_equals_hashing_the_syllables_of_the_key() -> None:
+    """shingle_hashes folds and hashes per distinct key token (cached) for speed; it must see exactly
+    the syllables of match_key(text), on real text of every sample folder."""
+    from pipeline.neardedup import _syllable_hash, _token_hashes
+    from pipeline.normalize import match_key, match_key_raw_tokens
+
+    corpus = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+    texts = [f.read_text(encoding="utf-8")[:30_000] for f in sorted(corpus.rglob("*.txt"))[::7]]
+    texts += ["aབོད་ཀྱི ༢༠༢༤ lo བོད", "ༀ་མ་ཎི་པདྨེ་ཧཱུྃ", ""]
+    assert len(texts) > 20
+    for t in texts:
+        ref = [_syllable_hash(s, 1) for s in syllables(match_key(t))]
+        assert [h for tok in match_key_raw_tokens(t) for h in _token_hashes(tok, 1)] == ref
+
+
 def test_normalized_input_shortcut_gives_the_same_shingles(ls: LabelledSet) -> None:
     """The runner passes normalized text with input_normalized=True; shingles must not change."""
     from pipeline.normalize import normalize
