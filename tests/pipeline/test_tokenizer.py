@@ -73,6 +73,11 @@ def non_tibetan_texts() -> list[str]:
         code,
         "西藏自治区位于中国西南部，平均海拔四千米以上。",
         "mixed: Ünïcödé, 日本語, русский, 1,234.5 €",
+        # same UTF-8 lead byte E0 as Tibetan, and U+FF0B (EF BC 8B) ends like the tsheg (E0 BC 8B)
+        "हिन्दी भाषा, ภาษาไทย, বাংলা, ＋１２３",
+        "emoji 😀👍🏽 👨\u200d👩\u200d👧 🇧🇹!",
+        "  \n\n\t  lead and trail   \r\n",
+        "it's they've we'll I'd ’s",
     ]
 
 
@@ -84,6 +89,7 @@ def corpus(tmp_path_factory) -> Path:
 
 
 SMALL = ["vocab_size=3000", "max_added=2500", "heldout_fraction=0.1"]
+TIB_TEXT = (CORPUS / "modern" / "udhr" / "udhr_bod.txt").read_text(encoding="utf-8")[:3000]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +104,15 @@ def llama_ext(corpus, tmp_path_factory) -> tuple[Path, dict]:
 def bpe_ext(corpus, tmp_path_factory) -> tuple[Path, Path, dict]:
     base = make_bpe_base(tmp_path_factory.mktemp("bpe-base"))
     out = tmp_path_factory.mktemp("tok") / "bpe-ext"
-    report = build_tokenizer(corpus, base, out, load_config(TokenizerConfig, None, SMALL))
+    report = build_tokenizer(corpus, base, out, load_config(TokenizerConfig, None, [*SMALL, "bpe_mode=added_tokens"]))
+    return base, out, report
+
+
+@pytest.fixture(scope="module")
+def bpe_merges_ext(corpus, bpe_ext, tmp_path_factory) -> tuple[Path, Path, dict]:
+    base = bpe_ext[0]
+    out = tmp_path_factory.mktemp("tok") / "bpe-merges-ext"
+    report = build_tokenizer(corpus, base, out, load_config(TokenizerConfig, None, [*SMALL, "bpe_mode=merges"]))
     return base, out, report
 
 
@@ -119,8 +133,8 @@ def test_new_pieces_are_tibetan_only_and_capped(corpus):
     assert "་" not in {p for p, _ in pieces}
 
 
-@pytest.mark.parametrize("which", ["llama", "bpe"])
-def test_extension_lowers_fertility_and_keeps_other_text(which, llama_ext, bpe_ext, corpus):
+@pytest.mark.parametrize("which", ["llama", "bpe", "bpe_merges"])
+def test_extension_lowers_fertility_and_keeps_other_text(which, llama_ext, bpe_ext, bpe_merges_ext, corpus):
     from transformers import AutoTokenizer
 
     if which == "llama":
@@ -130,7 +144,7 @@ def test_extension_lowers_fertility_and_keeps_other_text(which, llama_ext, bpe_e
         (base_dir / "tokenizer.model").write_bytes((SHARED / "tokenizers" / "llama2" / "tokenizer.model").read_bytes())
         base = AutoTokenizer.from_pretrained(str(base_dir))
     else:
-        base_dir, out, report = bpe_ext
+        base_dir, out, report = bpe_ext if which == "bpe" else bpe_merges_ext
         base = AutoTokenizer.from_pretrained(str(base_dir))
     ext = AutoTokenizer.from_pretrained(str(out))
     assert 0 < report["pieces_added"] <= 2500
@@ -180,7 +194,85 @@ def test_smollm2_extension_keeps_other_text(corpus, tmp_path):
     from transformers import AutoTokenizer
 
     out = tmp_path / "smol-ext"
-    report = build_tokenizer(corpus, SMOL, out, load_config(TokenizerConfig, None, SMALL))
+    report = build_tokenizer(corpus, SMOL, out, load_config(TokenizerConfig, None, [*SMALL, "bpe_mode=added_tokens"]))
     base, ext = AutoTokenizer.from_pretrained(str(SMOL)), AutoTokenizer.from_pretrained(str(out))
     assert report["after"]["tokens_per_syllable"] < report["before"]["tokens_per_syllable"] / 3
     assert check_unchanged(base, ext, non_tibetan_texts()) == []
+
+
+# --- bpe_mode=merges -------------------------------------------------------------------------------
+
+
+LLAMA3_PATTERN = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+
+
+@pytest.mark.parametrize("style", ["gpt2", "llama3"])
+def test_merges_pre_tokenizer_keeps_tibetan_whole_and_other_text_split_as_base(style):
+    from tokenizers import Regex
+    from tokenizers import pre_tokenizers as pt
+
+    from pipeline.tokenizer_bpe_merges import TIB_RUN_RE, tibetan_pre_tokenizer
+
+    if style == "gpt2":
+        spec = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+        base = pt.ByteLevel(add_prefix_space=False)
+    else:
+        split = {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated", "invert": False}
+        spec = {"type": "Sequence", "pretokenizers": [split, {"type": "ByteLevel", "add_prefix_space": False,
+                                                              "trim_offsets": True, "use_regex": False}]}  # fmt: skip
+        base = pt.Sequence([pt.Split(Regex(LLAMA3_PATTERN), "isolated"), pt.ByteLevel(add_prefix_space=False, use_regex=False)])  # fmt: skip
+    from tokenizers import Tokenizer, models
+
+    t = Tokenizer(models.BPE())
+    t.pre_tokenizer = base
+    spec_json = json.loads(t.to_str())
+    spec_json["pre_tokenizer"] = tibetan_pre_tokenizer(spec)
+    ext_pre = Tokenizer.from_str(json.dumps(spec_json)).pre_tokenizer
+    for text in non_tibetan_texts():
+        assert ext_pre.pre_tokenize_str(text) == base.pre_tokenize_str(text)
+    mixed = f"Hello world, {TIB_TEXT[:400]} 2024 end.\n"
+    pieces = [mixed[a:b] for _, (a, b) in ext_pre.pre_tokenize_str(mixed)]
+    assert "".join(pieces) == mixed
+    tib = [p for p in pieces if any("\u0f00" <= c <= "\u0fff" for c in p)]
+    assert tib and all(TIB_RUN_RE.fullmatch(p) for p in tib)
+    # a run is cut only at spaces: syllables (letters + vowel signs + tsheg) stay together
+    assert len(tib) == len(TIB_TEXT[:400].split())
+
+
+def test_merges_extension_appends_only_tibetan_merges(bpe_merges_ext):
+    from transformers import AutoTokenizer
+
+    from pipeline.tokenizer_bpe_merges import is_tibetan_only_merge
+
+    base_dir, out, report = bpe_merges_ext
+    b = json.loads((base_dir / "tokenizer.json").read_text(encoding="utf-8"))["model"]
+    e = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["model"]
+    assert report["model_type"] == "merges"
+    assert e["merges"][: len(b["merges"])] == b["merges"]  # base merges keep their ranks
+    new = e["merges"][len(b["merges"]) :]
+    assert len(new) >= report["pieces_added"] > 1000
+    assert all(is_tibetan_only_merge("".join(m)) for m in new)
+    assert all(e["vocab"][t] == i for t, i in b["vocab"].items())
+    # mixed text: the English around Tibetan keeps the base's ids; the Tibetan becomes few tokens
+    base, ext = AutoTokenizer.from_pretrained(str(base_dir)), AutoTokenizer.from_pretrained(str(out))
+    head, tail = "The declaration reads:", " That is all."
+    ids = ext.encode(f"{head} {TIB_TEXT[:300]}{tail}", add_special_tokens=False)
+    assert ids[: len(base.encode(head))] == base.encode(head)
+    assert ids[-len(base.encode(tail)) :] == base.encode(tail)
+    n_syl = len(syllables(TIB_TEXT[:300]))
+    assert len(ids) < n_syl * 1.5 < len(base.encode(TIB_TEXT[:300]))
+
+
+@pytest.mark.skipif(
+    not (SMOL / "tokenizer.json").is_file(), reason=f"SmolLM2 tokenizer not exported to {SMOL} (see bench/pack.py)"
+)
+def test_smollm2_merges_extension_keeps_other_text(corpus, tmp_path):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "smol-merges"
+    report = build_tokenizer(corpus, SMOL, out, load_config(TokenizerConfig, None, [*SMALL, "bpe_mode=merges"]))
+    base, ext = AutoTokenizer.from_pretrained(str(SMOL)), AutoTokenizer.from_pretrained(str(out))
+    assert report["after"]["tokens_per_syllable"] < report["before"]["tokens_per_syllable"] / 4
+    assert check_unchanged(base, ext, non_tibetan_texts()) == []
+    rows = pq.read_table(corpus / "data" / "shard-00000.parquet").to_pylist()
+    assert roundtrip_failures(ext, [r["text"] for r in rows]) == []
