@@ -196,6 +196,25 @@ def test_full_crawl(site, tmp_path):
         )
         assert len({d.id for d in docs.values()}) == len(docs)
 
+    # `tibcpt corpus` on the finished crawl (kind web reads warc_dir): each Tibetan article becomes
+    # one clean document without its navigation; nothing else is kept, and every drop has a reason.
+    import yaml
+    import pyarrow.parquet as pq
+
+    from pipeline.runner import run_corpus
+
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump({"sources": [web_entry(site, folder)]}, allow_unicode=True))
+    m = run_corpus(sources, tmp_path / "corpus", workers=1)
+    rows = [r for p in sorted((tmp_path / "corpus/data").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
+    kept = {r["url"].removeprefix(site.base) for r in rows}
+    # The home page keeps a 400-character Tibetan lead paragraph besides its links: real text, kept.
+    assert kept - {"/"} == {f"/bo/a{i}.html" for i in range(len(arts))}
+    for r in rows:
+        assert "中文" not in r["text"] and "Copyright" not in r["text"] and "Admin" not in r["text"]
+        assert r["source"] == "testsite" and r["n_syllables"] > 50
+    assert m["totals"]["docs_in"] == m["totals"]["docs_out"] + m["totals"]["rejected"]
+
 
 def test_stop_and_resume_fetches_each_page_once(site, tmp_path):
     folder = tmp_path / "crawl"
