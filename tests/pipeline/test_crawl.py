@@ -197,9 +197,9 @@ def test_full_crawl(site, tmp_path):
         assert len({d.id for d in docs.values()}) == len(docs)
 
     # `tibcpt corpus` on the finished crawl (kind web reads warc_dir): each Tibetan article becomes
-    # one clean document without its navigation; nothing else is kept, and every drop has a reason.
-    import yaml
+    # one clean document without its navigation, and every drop has a reason.
     import pyarrow.parquet as pq
+    import yaml
 
     from pipeline.runner import run_corpus
 
