@@ -51,6 +51,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("model", nargs="?", default=str(REPO / "models" / "smollm2-135m"))
     p.add_argument("--chars", type=int, default=40_000, help="characters of test.txt to score")
+    p.add_argument("--window", type=int, default=2048, help="tokens per scored window (the training seq_len)")
     args = p.parse_args()
     torch.set_num_threads(2)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
@@ -60,14 +61,15 @@ def main() -> None:
         line.strip() for line in detokenize(raw).splitlines() if line.strip() and not line.strip().startswith("=")
     )
     t0 = time.perf_counter()
-    ppl_prose, n_prose = perplexity(model, tok, prose)
-    ppl_raw, n_raw = perplexity(model, tok, raw)
+    ppl_prose, n_prose = perplexity(model, tok, prose, args.window)
+    ppl_raw, n_raw = perplexity(model, tok, raw, args.window)
     dt = time.perf_counter() - t0
     res = {
         "model": args.model,
         "params": sum(p.numel() for p in model.parameters()),
         "architecture": model.config.architectures,
         "wikitext2_test_chars": args.chars,
+        "window_tokens": args.window,
         "ppl_plain_prose": round(ppl_prose, 2),
         "tokens_plain_prose": n_prose,
         "ppl_raw_wikitext": round(ppl_raw, 2),

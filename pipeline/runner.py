@@ -311,7 +311,7 @@ def add_cli(p: argparse.ArgumentParser) -> None:
         default="local",
         help="local process pool, or Ray (RAY_ADDRESS=auto to join a cluster; out must be shared storage)",
     )
-    p.add_argument("--source", action="append", dest="only", help="run only this source (repeatable)")
+    p.add_argument("--source", action="append", dest="only", metavar="NAME", help="run only this source (repeatable)")
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. filter.min_syllables=50")
 
 
