@@ -150,11 +150,24 @@ def plot_losses(records: list[dict[str, Any]], png: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out_dir: Path, eval_results: dict[str, Any], summary: dict[str, Any]) -> None:
-    """report.html: the loss plot and the eval table (no external assets)."""
+def write_report(
+    out_dir: Path, eval_results: dict[str, Any], summary: dict[str, Any], start: dict[str, Any] | None = None
+) -> None:
+    """report.html: the loss plot and the eval table (no external assets).
+
+    `start` (the evaluation before the first step, by set) adds the baseline and the change in bits
+    per byte: a rise on the general (English) set is forgetting."""
+    start = start or {}
+
+    def delta(name: str, r: dict[str, Any]) -> str:
+        if name not in start:
+            return "<td></td><td></td>"
+        b = start[name]["bits_per_byte"]
+        return f"<td>{b:.4f}</td><td>{r['bits_per_byte'] - b:+.4f}</td>"
+
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{r['loss']:.4f}</td><td>{r['perplexity']:.2f}</td>"
-        f"<td>{r['bits_per_byte']:.4f}</td><td>{r['tokens']:,}</td></tr>"
+        f"<td>{r['bits_per_byte']:.4f}</td>{delta(name, r)}<td>{r['tokens']:,}</td></tr>"
         for name, r in eval_results.items()
     )
     info = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in summary.items())
@@ -162,7 +175,8 @@ def write_report(out_dir: Path, eval_results: dict[str, Any], summary: dict[str,
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:right}}</style>
 </head><body><h1>tibcpt training report</h1><ul>{info}</ul>
 <h2>Loss</h2><img src="loss.png" alt="loss curve">
-<h2>Evaluation (final)</h2><table><tr><th>set</th><th>loss</th><th>perplexity</th><th>bits/byte</th><th>tokens</th></tr>
+<h2>Evaluation (final)</h2><table><tr><th>set</th><th>loss</th><th>perplexity</th><th>bits/byte</th>
+<th>bits/byte at start</th><th>change</th><th>tokens</th></tr>
 {rows}</table></body></html>
 """
     write_text_atomic(out_dir / "report.html", page)

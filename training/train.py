@@ -284,7 +284,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             "skipped (fp16 overflow)": skipped,
             "vocabulary extended": resized,
         }
-        write_report(out, final, summary)
+        first = min((r["step"] for r in history), default=None)
+        start = {r["set"]: r for r in history if r["step"] == first and first != step}
+        write_report(out, final, summary, start)
     logger.close()
     accelerator.wait_for_everyone()
     return {"eval": final, "steps": step, "output_dir": str(out)}

@@ -219,7 +219,12 @@ def test_full_training_lowers_loss_and_writes_outputs(assets, tmp_path):
     train_recs = [r for r in logs if r["kind"] == "train"]
     assert train_recs[-1]["loss"] < train_recs[0]["loss"]
     assert all(r["replay_share"] == pytest.approx(0.25, abs=0.07) for r in train_recs)
-    assert (out / "loss.png").stat().st_size > 1000 and "loss.png" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert (out / "loss.png").stat().st_size > 1000 and "loss.png" in report
+    # The report shows the baseline and the change in bits per byte (forgetting on the general set).
+    bpb0 = {r["set"]: r["bits_per_byte"] for r in ev["history"] if r["step"] == 0}
+    change = ev["final"]["tibetan"]["bits_per_byte"] - bpb0["tibetan"]
+    assert f"{bpb0['general']:.4f}" in report and f"{change:+.4f}" in report and change < 0
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.config.vocab_size == assets["ext_vocab"]
 
