@@ -147,8 +147,16 @@ _LINE_EDGE_RE = re.compile(" *\n *")
 # 7. a tsheg with spaces on either side and repeated tshegs (with spaces) → one tsheg. Each
 # alternative needs a space or a second tsheg, so the ordinary "X་Y" is never matched (speed).
 _TSHEG_RE = re.compile("(?: +\u0f0b|\u0f0b[ \u0f0b])[ \u0f0b]*")
-# 8. runs of shads with optional spaces between → "། །" (botok double_shad).
+# 8. runs of shads with optional spaces between → spaced "། །" (botok double_shad), keeping every
+# shad: botok collapses a run of three into two, which would lose a mark of the training text.
 _SHAD_RUN_RE = re.compile("\u0f0d(?: *\u0f0d)+")
+
+
+def _space_shads(m: re.Match[str]) -> str:
+    n = m.group().count("\u0f0d")
+    return "\u0f0d \u0f0d" if n == 2 else " ".join("\u0f0d" * n)
+
+
 # 8. spaces between a syllable and a shad: removed, but a final ཀ/ག/ཤ (± vowel) keeps one space,
 # the orthographic stand-in for the first shad (botok shad_spacing; NORMALIZATION.md 8).
 _SPACE_BEFORE_SHAD_RE = re.compile(f"(?<=[{LETTERS}]) +(?=\u0f0d)")
@@ -223,7 +231,7 @@ class TextNormalizer:
             text = _SPACE_BEFORE_SHAD_RE.sub(_space_before_shad, text)
             text = _TSHEG_BEFORE_SHAD_RE.sub(_tsheg_before_shad, text)
             text = _NGA_SHAD_RE.sub(lambda m: m.group() + "\u0f0b", text)
-            text = _SHAD_RUN_RE.sub("\u0f0d \u0f0d", text)
+            text = _SHAD_RUN_RE.sub(_space_shads, text)
         if cfg.whitespace:
             text = self.blank_re.sub(self.blank_to, text).strip()
         if cfg.canonical_order:

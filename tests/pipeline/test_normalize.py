@@ -107,6 +107,9 @@ def test_tsheg_variants_runs_and_spaces() -> None:
 
 def test_shad_variants_and_spacing() -> None:
     assert normalize("ཀ༎") == "ཀ། །"
+    # Lossless: a run of three shads keeps all three (botok's double_shad would leave two).
+    assert normalize("ཀ། ། །ཁ") == "ཀ། ། །ཁ"
+    assert normalize("ཀ།  ༎ཁ") == "ཀ། ། །ཁ"
     assert normalize("ཀ།།") == "ཀ། །"
     assert normalize("ཀ།   །ཁ") == "ཀ། །ཁ"
     assert normalize("ཀ\u0f11ཁ") == "ཀ།ཁ"
