@@ -68,8 +68,15 @@ def run_dedup_phase(
 
     out = work / "dedup"
     decon_hash = _file_sha256(Path(decontaminate)) if decontaminate else None
+    from .runner import code_hash
+
     key = config_hash(
-        cfg.exact_dedup, cfg.near_dedup, cfg.decontamination_ngram, decon_hash, [r["key"] for r in results]
+        cfg.exact_dedup,
+        cfg.near_dedup,
+        cfg.decontamination_ngram,
+        decon_hash,
+        [r["key"] for r in results],
+        code_hash("dedup", "neardedup", "neardedup_disk", "decontaminate", "normalize"),
     )
     info_path, removed_path = out / "info.json", out / "removed.parquet"
     if info_path.exists() and removed_path.exists():

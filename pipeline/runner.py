@@ -13,6 +13,7 @@ Three resumable phases, each leaving its outputs atomically under `<out>/_work` 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -178,8 +179,20 @@ def _run_text_task(task: TextTask) -> dict[str, Any]:
     return result
 
 
+def code_hash(*modules: str) -> str:
+    """Hash of stage modules' source: a changed rule re-runs the stage on resume, even when the
+    config and the tool version are unchanged (a development checkout)."""
+    h = hashlib.sha256()
+    for name in modules:
+        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+TEXT_MODULES = ("ingest", "extract", "extract_pdf", "normalize", "segment", "filters", "filters_ngrams", "corpus_io")
+
+
 def plan_text_tasks(sources: list[SourceConfig], cfg: CorpusConfig, work: Path) -> list[TextTask]:
-    stage_hash = config_hash(cfg.extract, cfg.normalize, cfg.segment, cfg.filter, __version__)
+    stage_hash = config_hash(cfg.extract, cfg.normalize, cfg.segment, cfg.filter, __version__, code_hash(*TEXT_MODULES))
     tasks: list[TextTask] = []
     for si, src in enumerate(sources):
         items = get_kind(src.kind).list_items(src)

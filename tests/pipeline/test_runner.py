@@ -220,3 +220,17 @@ def test_decontamination_drops_training_docs_that_share_eval_text(corpus_inputs:
     assert m["dedup"]["decontaminate"]["removed"] == 1
     kept_sources = {r["source"] for r in pq.read_table(out / "data/shard-00000.parquet").to_pylist()}
     assert "udhr" not in kept_sources and "kangyur" in kept_sources
+
+
+def test_changed_stage_code_reruns_the_text_phase(corpus_inputs: Path, tmp_path: Path, monkeypatch):
+    """Resume keys include the stage modules' source, so a changed rule is never skipped as 'done'."""
+    out = tmp_path / "out"
+    run_corpus(corpus_inputs, out, workers=1)
+    real = runner._run_text_task
+    executed = []
+    monkeypatch.setattr(runner, "_run_text_task", lambda t: executed.append(t) or real(t))
+    run_corpus(corpus_inputs, out, workers=1)
+    assert executed == []
+    monkeypatch.setattr(runner, "code_hash", lambda *modules: "a-changed-rule")
+    run_corpus(corpus_inputs, out, workers=1)
+    assert len(executed) == len(list((out / "_work" / "text").rglob("stats-*.json")))
