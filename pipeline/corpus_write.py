@@ -90,13 +90,15 @@ def run_dedup_phase(
     removed: dict[str, dict] = {}
     t0 = time.time()
     n_docs = sum(r["docs"] for r in results)
-    exact = exact_duplicates(
-        ((d["id"], d["text"]) for d in tqdm(_iter_docs(results, ["id", "text"]), total=n_docs, desc="exact dedup")),
-        cfg.exact_dedup,
-    )
     src_of: dict[str, str] = {}
-    for d in _iter_docs(results, ["id", "source"]):
-        src_of[d["id"]] = d["source"]
+
+    def id_text() -> Iterator[tuple[str, str]]:
+        # One read of the parts serves exact dedup and the id -> source map the later steps need.
+        for d in tqdm(_iter_docs(results, ["id", "text", "source"]), total=n_docs, desc="exact dedup"):
+            src_of[d["id"]] = d["source"]
+            yield d["id"], d["text"]
+
+    exact = exact_duplicates(id_text(), cfg.exact_dedup)
     for doc_id, kept in exact.items():
         removed[doc_id] = {"id": doc_id, "source": src_of[doc_id], "stage": "exact_dedup",
                            "reason": "exact_duplicate", "detail": kept}  # fmt: skip
