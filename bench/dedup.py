@@ -3,7 +3,7 @@
     python bench/dedup.py [--clusters 150] [--out bench/results/dedup.json]
 
 Rows (same shingles, num_perm, bands x rows):
-  tibcpt            pipeline.neardedup.near_dedup (match_key syllable 5-grams, verified Jaccard OR
+  tibcpt            tibcpt.pipeline.dedup.near.near_dedup (match_key syllable 5-grams, verified Jaccard OR
                     containment, union-find)
   datasketch-plain  datasketch MinHash(update_batch over the shingle strings) + MinHashLSH; every
                     LSH candidate is a duplicate (no verification, no containment)
@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "pipeline")]
 
 from nd_fixtures import build_labelled_set, mn_strip, pair_metrics  # noqa: E402
+from tibcpt.pipeline.dedup.lsh import candidate_pairs_memory  # noqa: E402
+from tibcpt.pipeline.dedup.near import NearDedupConfig, UnionFind, near_dedup, shingles, sign_chunk, verify  # noqa: E402
+from tibcpt.pipeline.text.normalize import match_key, normalize  # noqa: E402
+from tibcpt.pipeline.text.segment import syllables  # noqa: E402
 
-from pipeline.neardedup import NearDedupConfig, UnionFind, near_dedup, shingles, sign_chunk, verify  # noqa: E402
-from pipeline.neardedup_disk import candidate_pairs_memory  # noqa: E402
-from pipeline.normalize import match_key, normalize  # noqa: E402
-from pipeline.segment import syllables  # noqa: E402
 from tibcpt.io import write_json_atomic  # noqa: E402
 
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "signature_docs_per_s": res.stats["signature_docs_per_s"],
     }
     # Per core = CPU seconds of this process (the bench machine is shared, so wall time overstates
-    # cost); and where signature time goes: match_key (pipeline.normalize) vs shingling + MinHash.
+    # cost); and where signature time goes: match_key (tibcpt.pipeline.text.normalize) vs shingling + MinHash.
     texts = [t for _, t, _ in ls.docs]
     c0 = time.process_time()
     sign_chunk(texts, cfg.shingle_size, cfg.num_perm, cfg.seed)

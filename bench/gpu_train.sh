@@ -21,12 +21,12 @@ run fp16 python3 -m tibcpt.cli train $COMMON output_dir=$W/fp16 mixed_precision=
   per_device_train_batch_size=8 gradient_accumulation_steps=2 max_steps=40 eval_steps=40 save_steps=40
 # 3. DDP on 2 GPUs through accelerate launch, stopped at step 30, then resumed to 60.
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
-  run ddp_a accelerate launch --config_file configs/accelerate/ddp.yaml -m training.train $COMMON output_dir=$W/ddp \
+  run ddp_a accelerate launch --config_file configs/accelerate/ddp.yaml -m tibcpt.training.train $COMMON output_dir=$W/ddp \
     mixed_precision=bf16 model.finetuning_type=full per_device_train_batch_size=8 max_steps=30 save_steps=30 eval_steps=30
-  run ddp_b accelerate launch --config_file configs/accelerate/ddp.yaml -m training.train $COMMON output_dir=$W/ddp \
+  run ddp_b accelerate launch --config_file configs/accelerate/ddp.yaml -m tibcpt.training.train $COMMON output_dir=$W/ddp \
     mixed_precision=bf16 model.finetuning_type=full per_device_train_batch_size=8 max_steps=60 save_steps=30 eval_steps=30 \
     resume_from_checkpoint=auto
-  run fsdp accelerate launch --config_file configs/accelerate/fsdp.yaml -m training.train $COMMON output_dir=$W/fsdp \
+  run fsdp accelerate launch --config_file configs/accelerate/fsdp.yaml -m tibcpt.training.train $COMMON output_dir=$W/fsdp \
     mixed_precision=bf16 model.finetuning_type=full per_device_train_batch_size=8 max_steps=20 save_steps=20 eval_steps=20
 fi
 # 4. generate from the bf16 model.

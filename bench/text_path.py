@@ -26,11 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.document import Document, Rejection, StageStats  # noqa: E402
-from pipeline.filters import FilterConfig, QualityFilter  # noqa: E402
-from pipeline.normalize import NormalizeConfig, Normalizer  # noqa: E402
-from pipeline.segment import SegmentConfig, Segmenter  # noqa: E402
-from pipeline.sources import load_sources  # noqa: E402
+from tibcpt.pipeline.document import Document, Rejection, StageStats  # noqa: E402
+from tibcpt.pipeline.sources.registry import load_sources  # noqa: E402
+from tibcpt.pipeline.text.filters import FilterConfig, QualityFilter  # noqa: E402
+from tibcpt.pipeline.text.normalize import NormalizeConfig, Normalizer  # noqa: E402
+from tibcpt.pipeline.text.segment import SegmentConfig, Segmenter  # noqa: E402
+
 from tibcpt.io import write_json_atomic  # noqa: E402
 
 _SHAD_BREAK = re.compile("(?<=[\u0f0d\u0f0e]) ")

@@ -15,15 +15,15 @@ from tibcpt import __version__
 from tibcpt.config import ConfigError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "corpus": ("pipeline.runner", "sources.yaml -> clean Tibetan text shards + manifest"),
-    "normalize": ("pipeline.normalize", "normalize Tibetan text files to stdout (--key: lossy match key)"),
-    "segment": ("pipeline.segment", "count syllables/sentences of text files (--segmented: re-join first)"),
-    "crawl": ("pipeline.crawl", "crawl `kind: web` sources politely into WARC files"),
-    "tokenizer": ("pipeline.tokenizer", "train Tibetan pieces and extend a base tokenizer"),
-    "pack": ("pipeline.pack", "tokenize the clean corpus and pack fixed-length token shards"),
-    "base-model": ("training.base_model", "convert the embedded SmolLM2 GGUF into a HF model folder"),
-    "train": ("training.train", "continued pretraining on a shard folder"),
-    "generate": ("training.generate", "sample text from a trained model folder"),
+    "corpus": ("tibcpt.pipeline.corpus.runner", "sources.yaml -> clean Tibetan text shards + manifest"),
+    "normalize": ("tibcpt.pipeline.text.normalize", "normalize Tibetan text files to stdout (--key: lossy match key)"),
+    "segment": ("tibcpt.pipeline.text.segment", "count syllables/sentences of text files (--segmented: re-join first)"),
+    "crawl": ("tibcpt.pipeline.crawl.crawler", "crawl `kind: web` sources politely into WARC files"),
+    "tokenizer": ("tibcpt.pipeline.tokens.tokenizer", "train Tibetan pieces and extend a base tokenizer"),
+    "pack": ("tibcpt.pipeline.tokens.pack", "tokenize the clean corpus and pack fixed-length token shards"),
+    "base-model": ("tibcpt.training.base_model", "convert the embedded SmolLM2 GGUF into a HF model folder"),
+    "train": ("tibcpt.training.train", "continued pretraining on a shard folder"),
+    "generate": ("tibcpt.training.generate", "sample text from a trained model folder"),
     "publish": ("tibcpt.publish", "push the dataset or model with a card to the Hugging Face Hub"),
 }
 

@@ -14,8 +14,7 @@ from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
-
-from training.data import Batch
+from tibcpt.training.data import Batch
 
 
 def bits_per_byte(nll_nats: float, n_bytes: int) -> float:

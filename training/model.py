@@ -11,9 +11,8 @@ import logging
 from pathlib import Path
 
 import torch
+from tibcpt.training.config import ModelConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
-
-from training.config import ModelConfig
 
 log = logging.getLogger(__name__)
 

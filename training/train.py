@@ -4,7 +4,7 @@ Reads top to bottom like nanoGPT's train.py: check everything that can fail chea
 and match it to the shard tokenizer, set up optimizer and schedule, optionally resume, then one
 plain `while` loop that steps, logs, evaluates and checkpoints; finally save a Hugging Face model
 folder, eval.json, the loss plot and report.html. The same file runs under
-`accelerate launch -m training.train --config ...` for DDP / FSDP / DeepSpeed on several GPUs.
+`accelerate launch -m tibcpt.training.train --config ...` for DDP / FSDP / DeepSpeed on several GPUs.
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from tibcpt.config import ConfigError, config_hash, to_dict
-from tibcpt.io import write_json_atomic
-from training import checkpoint as ckpt
-from training.config import TrainConfig, load_train_config
-from training.data import ShardFolder, iter_eval_batches, iter_train_batches, samples_for_epochs
-from training.evaluate import evaluate
-from training.metrics import (
+from tibcpt.training import checkpoint as ckpt
+from tibcpt.training.config import TrainConfig, load_train_config
+from tibcpt.training.data import ShardFolder, iter_eval_batches, iter_train_batches, samples_for_epochs
+from tibcpt.training.evaluate import evaluate
+from tibcpt.training.metrics import (
     RunLogger,
     flops_per_token,
     format_line,
@@ -38,7 +35,7 @@ from training.metrics import (
     read_log,
     write_report,
 )
-from training.model import (
+from tibcpt.training.model import (
     apply_finetuning,
     check_tokenizer_extends,
     embedding_parameter_names,
@@ -46,6 +43,9 @@ from training.model import (
     merged_for_saving,
     resize_embeddings_mean,
 )
+
+from tibcpt.config import ConfigError, config_hash, to_dict
+from tibcpt.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -321,8 +321,8 @@ def cli(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # `accelerate launch -m training.train --config ...`
+if __name__ == "__main__":  # `accelerate launch -m tibcpt.training.train --config ...`
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(prog="training.train", description="continued pretraining on a shard folder")
+    p = argparse.ArgumentParser(prog="tibcpt.training.train", description="continued pretraining on a shard folder")
     add_cli(p)
     sys.exit(cli(p.parse_args()))

@@ -1,7 +1,7 @@
 """Labelled near-duplicate set built from the real Tibetan sample corpus (shared by tests and bench).
 
 Passages of 150-400 syllables are cut from different files of ../shared/corpus (markup stripped,
-`pipeline.normalize.normalize` applied). Each cluster is one passage plus edited copies; every
+`tibcpt.pipeline.text.normalize.normalize` applied). Each cluster is one passage plus edited copies; every
 passage is checked to share < 10 % of its syllable 5-grams with all earlier ones, so the labels
 are honest. Edits (kinds):
   indel       2-4 % of syllables inserted (from other passages) or deleted
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from pipeline.normalize import normalize
-from pipeline.segment import SYLLABLE_CHARS, rejoin_segmented, sentences, syllables
+from tibcpt.pipeline.text.normalize import normalize
+from tibcpt.pipeline.text.segment import SYLLABLE_CHARS, rejoin_segmented, sentences, syllables
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPUS = SHARED / "corpus"
@@ -113,7 +113,7 @@ def cut_passage(rng: random.Random, rel: str, lo: int = 150, hi: int = 400) -> s
 
 
 def shingle_set(text: str, k: int = 5) -> set[tuple[str, ...]]:
-    from pipeline.normalize import match_key
+    from tibcpt.pipeline.text.normalize import match_key
 
     s = syllables(match_key(text))
     return {tuple(s[i : i + k]) for i in range(len(s) - k + 1)}

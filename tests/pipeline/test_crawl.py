@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from site_fixture import CHINESE, expected_fetches, start_site, stop_site, tibetan_articles
+from tibcpt.pipeline.crawl.crawler import WebOptions, crawl_source
+from tibcpt.pipeline.crawl.fetch import is_public_address, parse_retry_after, parse_robots
+from tibcpt.pipeline.crawl.parse import normalize_url, parse_feed, parse_sitemap, scope_reason, tibetan_share
+from tibcpt.pipeline.sources.registry import get_kind, parse_source
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline.crawl import WebOptions, crawl_source
-from pipeline.crawl_fetch import is_public_address, parse_retry_after, parse_robots
-from pipeline.crawl_parse import normalize_url, parse_feed, parse_sitemap, scope_reason, tibetan_share
-from pipeline.sources import get_kind, parse_source
 from tibcpt.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,8 +200,7 @@ def test_full_crawl(site, tmp_path):
     # one clean document without its navigation, and every drop has a reason.
     import pyarrow.parquet as pq
     import yaml
-
-    from pipeline.runner import run_corpus
+    from tibcpt.pipeline.corpus.runner import run_corpus
 
     sources = tmp_path / "sources.yaml"
     sources.write_text(yaml.safe_dump({"sources": [web_entry(site, folder)]}, allow_unicode=True))
@@ -230,9 +229,9 @@ def test_stop_and_resume_fetches_each_page_once(site, tmp_path):
 _CRASH = """
 import json, os, sys
 from pathlib import Path
-from pipeline.crawl import crawl_source
-from pipeline.crawl_frontier import Frontier
-from pipeline.sources import parse_source
+from tibcpt.pipeline.crawl.crawler import crawl_source
+from tibcpt.pipeline.crawl.frontier import Frontier
+from tibcpt.pipeline.sources.registry import parse_source
 orig, n = Frontier.complete, [0]
 def complete(self, url, status, **kw):
     if kw.get("warc_file"):

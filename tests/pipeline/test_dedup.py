@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pipeline.dedup import ExactDedupConfig, exact_duplicates, text_key
+from tibcpt.pipeline.dedup.exact import ExactDedupConfig, exact_duplicates, text_key
 
 
 def test_exact_duplicates_keep_first_and_map_to_it(shared):

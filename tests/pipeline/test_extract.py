@@ -8,10 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-
-from pipeline.document import Document, RawDoc, Rejection, StageStats
-from pipeline.extract import ExtractConfig, Extractor, decode_bytes, extract, link_density
-from pipeline.extract_pdf import Segment, pua_share, reading_boxes, repair_pdf_spaces
+from tibcpt.pipeline.document import Document, RawDoc, Rejection, StageStats
+from tibcpt.pipeline.extract.extractor import ExtractConfig, Extractor, decode_bytes, extract, link_density
+from tibcpt.pipeline.extract.pdf import Segment, pua_share, reading_boxes, repair_pdf_spaces
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MILA = SHARED / "corpus" / "classical" / "classical-tibetan-corpus" / "mila.txt"

@@ -1,4 +1,4 @@
-"""Tests for pipeline/filters.py: each rule's drop reason on small texts built from real Tibetan,
+"""Tests for pipeline/text/filters.py: each rule's drop reason on small texts built from real Tibetan,
 real documents of several ../shared/corpus folders kept, drops counted by reason."""
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from pipeline.document import Document, Rejection, StageStats
-from pipeline.filters import (
+from tibcpt.pipeline.document import Document, Rejection, StageStats
+from tibcpt.pipeline.text.filters import (
     FilterConfig,
     QualityFilter,
     check,
@@ -19,9 +18,10 @@ from pipeline.filters import (
     rule_stop_syllables,
     tibetan_share,
 )
-from pipeline.filters_ngrams import NgramIndex, dup_ngram_bound, dup_ngram_chars, top_ngram_chars
-from pipeline.normalize import normalize
-from pipeline.segment import rejoin_segmented, syllables
+from tibcpt.pipeline.text.ngrams import NgramIndex, dup_ngram_bound, dup_ngram_chars, top_ngram_chars
+from tibcpt.pipeline.text.normalize import normalize
+from tibcpt.pipeline.text.segment import rejoin_segmented, syllables
+
 from tibcpt.config import ConfigError, from_dict
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tibcpt.pipeline.document import RawDoc, Rejection
+from tibcpt.pipeline.sources.ingest import clean_etext, split_blank_lines, split_lines, split_sections
+from tibcpt.pipeline.sources.registry import get_kind, parse_source
 
-from pipeline.document import RawDoc, Rejection
-from pipeline.ingest import clean_etext, split_blank_lines, split_lines, split_sections
-from pipeline.sources import get_kind, parse_source
 from tibcpt.config import ConfigError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 from nd_fixtures import LabelledSet, build_labelled_set, exact_jaccard, mn_strip, pair_metrics
+from tibcpt.pipeline.dedup.decontaminate import decontaminate
+from tibcpt.pipeline.dedup.near import NearDedupConfig, NearDedupResult, near_dedup, shingle_hashes, signature
+from tibcpt.pipeline.text.segment import syllables
 
-from pipeline.decontaminate import decontaminate
-from pipeline.neardedup import NearDedupConfig, NearDedupResult, near_dedup, shingle_hashes, signature
-from pipeline.segment import syllables
 from tibcpt.config import ConfigError, from_dict
 
 # Floors for the default config on this set; bench/dedup.py measures the same on a larger set.
@@ -53,8 +53,8 @@ def test_signature_is_datasketch_minhash(ls: LabelledSet) -> None:
 def test_per_token_hashing_equals_hashing_the_syllables_of_the_key() -> None:
     """shingle_hashes folds and hashes per distinct key token (cached) for speed; it must see exactly
     the syllables of match_key(text), on real text of every sample folder."""
-    from pipeline.neardedup import _syllable_hash, _token_hashes
-    from pipeline.normalize import match_key, match_key_raw_tokens
+    from tibcpt.pipeline.dedup.near import _syllable_hash, _token_hashes
+    from tibcpt.pipeline.text.normalize import match_key, match_key_raw_tokens
 
     corpus = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
     texts = [f.read_text(encoding="utf-8")[:30_000] for f in sorted(corpus.rglob("*.txt"))[::7]]
@@ -67,7 +67,7 @@ def test_per_token_hashing_equals_hashing_the_syllables_of_the_key() -> None:
 
 def test_normalized_input_shortcut_gives_the_same_shingles(ls: LabelledSet) -> None:
     """The runner passes normalized text with input_normalized=True; shingles must not change."""
-    from pipeline.normalize import normalize
+    from tibcpt.pipeline.text.normalize import normalize
 
     for _, text, _ in ls.docs[:150]:
         assert np.array_equal(shingle_hashes(text), shingle_hashes(normalize(text), normalized=True))

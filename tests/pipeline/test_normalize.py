@@ -1,4 +1,4 @@
-"""Tests for pipeline/normalize.py: every rule of NORMALIZATION.md, idempotence, real corpus files."""
+"""Tests for pipeline/text/normalize.py: every rule of NORMALIZATION.md, idempotence, real corpus files."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pipeline.document import Document, StageStats
-from pipeline.normalize import DECOMPOSE, NormalizeConfig, Normalizer, match_key, normalize
+from tibcpt.pipeline.document import Document, StageStats
+from tibcpt.pipeline.text.normalize import DECOMPOSE, NormalizeConfig, Normalizer, match_key, normalize
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 TSHEG, SHAD = "\u0f0b", "\u0f0d"

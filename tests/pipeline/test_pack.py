@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_tokenizer import make_bpe_base, make_clean_corpus  # real-data builders (tests/pipeline on sys.path)
+from tibcpt.pipeline.tokens.pack import PackConfig, copies, pack, token_bytes, with_eos
+from tibcpt.pipeline.tokens.tokenizer import TokenizerConfig, build_tokenizer, is_heldout
 
-from pipeline.pack import PackConfig, copies, pack, token_bytes, with_eos
-from pipeline.tokenizer import TokenizerConfig, build_tokenizer, is_heldout
 from tibcpt.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]

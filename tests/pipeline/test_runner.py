@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from pipeline import runner
-from pipeline.runner import CorpusConfig, run_corpus
+from tibcpt.pipeline.corpus import runner as runner
+from tibcpt.pipeline.corpus.runner import CorpusConfig, run_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,7 +119,7 @@ def test_corpus_end_to_end_accounts_for_every_document(corpus_inputs: Path, tmp_
 
 
 def _near(enabled: bool):
-    from pipeline.neardedup import NearDedupConfig
+    from tibcpt.pipeline.dedup.near import NearDedupConfig
 
     return NearDedupConfig(enabled=enabled)
 

@@ -1,4 +1,4 @@
-"""Tests for pipeline/segment.py on hand-counted strings and real ../shared data."""
+"""Tests for pipeline/text/segment.py on hand-counted strings and real ../shared data."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from pipeline.document import Document, StageStats
-from pipeline.normalize import normalize
-from pipeline.segment import (
+from tibcpt.pipeline.document import Document, StageStats
+from tibcpt.pipeline.text.normalize import normalize
+from tibcpt.pipeline.text.segment import (
     SegmentConfig,
     Segmenter,
     count_syllables,

@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tibcpt.pipeline.sources.registry import expand_vars, load_sources
 
-from pipeline.sources import expand_vars, load_sources
 from tibcpt.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

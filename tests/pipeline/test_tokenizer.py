@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from pipeline.segment import rejoin_segmented, syllables
-from pipeline.tokenizer import (
+from tibcpt.pipeline.text.segment import rejoin_segmented, syllables
+from tibcpt.pipeline.tokens.spm import ADDABLE_RE, new_pieces, parse_model, train_sentencepiece, training_lines
+from tibcpt.pipeline.tokens.tokenizer import (
     TokenizerConfig,
     build_tokenizer,
     check_unchanged,
@@ -18,7 +18,7 @@ from pipeline.tokenizer import (
     roundtrip_failures,
     split_corpus,
 )
-from pipeline.tokenizer_spm import ADDABLE_RE, new_pieces, parse_model, train_sentencepiece, training_lines
+
 from tibcpt.config import ConfigError, load_config
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -68,7 +68,7 @@ def make_bpe_base(folder: Path) -> Path:
 def non_tibetan_texts() -> list[str]:
     wiki = (SHARED / "general" / "english-wikitext2" / "test.txt").read_text(encoding="utf-8")
     paras = [p for p in wiki.split("\n") if len(p) > 200][:50]
-    code = (REPO / "pipeline" / "pack.py").read_text(encoding="utf-8")[:5000]
+    code = (REPO / "pipeline" / "tokens" / "pack.py").read_text(encoding="utf-8")[:5000]
     return paras + [
         code,
         "西藏自治区位于中国西南部，平均海拔四千米以上。",
@@ -208,10 +208,9 @@ LLAMA3_PATTERN = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1
 
 @pytest.mark.parametrize("style", ["gpt2", "llama3"])
 def test_merges_pre_tokenizer_keeps_tibetan_whole_and_other_text_split_as_base(style):
+    from tibcpt.pipeline.tokens.bpe_merges import TIB_RUN_RE, tibetan_pre_tokenizer
     from tokenizers import Regex
     from tokenizers import pre_tokenizers as pt
-
-    from pipeline.tokenizer_bpe_merges import TIB_RUN_RE, tibetan_pre_tokenizer
 
     if style == "gpt2":
         spec = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
@@ -240,9 +239,8 @@ def test_merges_pre_tokenizer_keeps_tibetan_whole_and_other_text_split_as_base(s
 
 
 def test_merges_extension_appends_only_tibetan_merges(bpe_merges_ext):
+    from tibcpt.pipeline.tokens.bpe_merges import is_tibetan_only_merge
     from transformers import AutoTokenizer
-
-    from pipeline.tokenizer_bpe_merges import is_tibetan_only_merge
 
     base_dir, out, report = bpe_merges_ext
     b = json.loads((base_dir / "tokenizer.json").read_text(encoding="utf-8"))["model"]

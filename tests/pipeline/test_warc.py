@@ -7,11 +7,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tibcpt.pipeline.crawl.warc import OPEN_SUFFIX, WarcSink, content_format, expand_paths, iter_warc, recover_open_file
+from tibcpt.pipeline.document import RawDoc, Rejection
+from tibcpt.pipeline.sources.registry import get_kind, parse_source
 from warcio.archiveiterator import ArchiveIterator
-
-from pipeline.document import RawDoc, Rejection
-from pipeline.sources import get_kind, parse_source
-from pipeline.warc import OPEN_SUFFIX, WarcSink, content_format, expand_paths, iter_warc, recover_open_file
 
 REPO = Path(__file__).resolve().parents[2]
 UDHR = REPO.parent / "shared" / "corpus" / "modern" / "udhr" / "udhr_bod.txt"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from training.base_model import BaseModelConfig, build_base_model
+from tibcpt.training.base_model import BaseModelConfig, build_base_model
 
 REPO = Path(__file__).resolve().parents[2]
 WIKITEXT = REPO.parent / "shared" / "general" / "english-wikitext2" / "test.txt"

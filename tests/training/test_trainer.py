@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from tibcpt.training.config import ModelConfig, TrainConfig, load_train_config
+from tibcpt.training.data import ShardFolder, iter_eval_batches, iter_mixed, iter_sequences, n_replay, read_row_group
+from tibcpt.training.evaluate import bits_per_byte, evaluate
+from tibcpt.training.model import apply_finetuning, check_tokenizer_extends, resize_embeddings_mean
+from tibcpt.training.train import check_precision, train
 
 from tibcpt.config import ConfigError
-from training.config import ModelConfig, TrainConfig, load_train_config
-from training.data import ShardFolder, iter_eval_batches, iter_mixed, iter_sequences, n_replay, read_row_group
-from training.evaluate import bits_per_byte, evaluate
-from training.model import apply_finetuning, check_tokenizer_extends, resize_embeddings_mean
-from training.train import check_precision, train
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "train" / "tiny-cpu.yaml"
@@ -314,7 +314,7 @@ def test_resume_gives_the_same_batches_and_losses(assets, tmp_path):
 
 
 def test_generate_strips_prompt(assets, tmp_path):
-    from training.generate import GenerateConfig, generate, load_for_generation
+    from tibcpt.training.generate import GenerateConfig, generate, load_for_generation
 
     model, tok = load_for_generation(assets["model"])
     prompt = "བོད་ཀྱི་"

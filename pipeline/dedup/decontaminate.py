@@ -8,7 +8,7 @@ Interface the corpus runner calls (`tibcpt corpus --decontaminate PATH`):
 
 The unit is the syllable, n = 13 by default: GPT-3 and the Llama papers check 13-gram overlap with
 benchmarks (word 13-grams; a Tibetan syllable is the closest unit to a word token that needs no
-segmenter). Both sides are compared on `pipeline.normalize.match_key` syllables, so Unicode variants,
+segmenter). Both sides are compared on `tibcpt.pipeline.text.normalize.match_key` syllables, so Unicode variants,
 ZWSP or U+0F0C in one copy do not hide an overlap, while vowel signs still count (they carry the word).
 
 Eval n-grams are kept as a sorted numpy array of 64-bit xxhash values (8 bytes each); training docs
@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import xxhash
+from tibcpt.pipeline.text.normalize import match_key
+from tibcpt.pipeline.text.segment import syllables
 from tqdm import tqdm
-
-from pipeline.normalize import match_key
-from pipeline.segment import syllables
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .crawl_parse import normalize_url
-from .sources import SourceConfig
+from tibcpt.pipeline.crawl.parse import normalize_url
+from tibcpt.pipeline.sources.registry import SourceConfig
 
 
 @dataclass

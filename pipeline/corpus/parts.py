@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tibcpt.pipeline.document import Document, Rejection
+from tibcpt.pipeline.sources.registry import SourceConfig
 
 from tibcpt.io import atomic_path
-
-from .document import Document, Rejection
-from .sources import SourceConfig
 
 DOC_SCHEMA = pa.schema(
     [

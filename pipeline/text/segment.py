@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from botok.utils.standard_tibetan import is_standard_tibetan
-
-from pipeline.document import Document, Rejection, Stage, StageStats
+from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Near-duplicate removal (issue 3): syllable-shingle MinHash, LSH banding, verification, union-find.
 
-Interface the corpus runner calls (`pipeline.corpus_write.run_dedup_phase`):
+Interface the corpus runner calls (`tibcpt.pipeline.corpus.write.run_dedup_phase`):
 
     near_dedup(docs: Iterable[tuple[str, str, int]], cfg: NearDedupConfig, workdir: Path, workers: int = 1)
         -> NearDedupResult
@@ -11,16 +11,16 @@ Interface the corpus runner calls (`pipeline.corpus_write.run_dedup_phase`):
 
 Why not a stock pipeline: datatrove's MinHash normalizer strips Unicode category Mn, and in Tibetan
 every vowel sign and subjoined letter is Mn, so བོད་སྐད་ཀྱི becomes བད་སད་ཀ and different words collide.
-We shingle syllable 5-grams of `pipeline.normalize.match_key(text)` (folds Unicode variants, ZWSP,
+We shingle syllable 5-grams of `tibcpt.pipeline.text.normalize.match_key(text)` (folds Unicode variants, ZWSP,
 U+0F0C, precomposed vowels; never strips vowels or subjoined letters), split with
-`pipeline.segment.syllables` (one regex, no botok word segmentation: that is what made a popular
+`tibcpt.pipeline.text.segment.syllables` (one regex, no botok word segmentation: that is what made a popular
 pipeline's signature stage run at 27 docs/s on Tibetan).
 
 Steps: (1) signatures: shingles hashed with xxh32, MinHash with datasketch's "affine32" scheme computed
 for all shingles of a doc in one numpy expression (bit-identical to `datasketch.MinHash.update_batch`,
 which a test checks), in a multiprocessing pool when workers > 1; written to `workdir/signatures.u32`
 so memory stays bounded. (2) candidates: backend "memory" = datasketch MinHashLSH; backend "disk" =
-per-band hash records in partition files sorted with numpy (`pipeline.neardedup_disk`). (3) each
+per-band hash records in partition files sorted with numpy (`tibcpt.pipeline.dedup.lsh`). (3) each
 candidate pair is verified: estimated Jaccard >= threshold OR estimated containment >= containment
 threshold (a truncated copy has Jaccard ~ its length ratio but containment ~1). (4) union-find over
 verified pairs; one document kept per cluster (`keep`).
@@ -41,15 +41,13 @@ from typing import Any, Literal
 import numpy as np
 import xxhash
 from datasketch import MinHash
+from tibcpt.pipeline.dedup.lsh import SCHEME, candidate_pairs_disk, candidate_pairs_memory
+from tibcpt.pipeline.text.normalize import fold_key_token, match_key, match_key_raw_tokens
+from tibcpt.pipeline.text.segment import syllables
 from tqdm import tqdm
-
-from pipeline.normalize import fold_key_token, match_key, match_key_raw_tokens
-from pipeline.segment import syllables
 
 log = logging.getLogger(__name__)
 
-SCHEME = "affine32"
-"""datasketch 2.x permutation scheme: bijective a*h+b mod 2^32 after a MurmurHash3 pre-mix."""
 _SEP = "\x1f"  # joins the syllables of a shingle; cannot occur inside a syllable
 
 
@@ -302,19 +300,6 @@ def choose_kept(members: list[int], lengths: np.ndarray, ranks: np.ndarray, keep
     return min(members, key=lambda m: (-int(lengths[m]), m))
 
 
-def pairs_in_buckets(keys: np.ndarray, idx: np.ndarray) -> Iterator[tuple[int, int]]:
-    """All (i, j), i < j, of documents sharing a bucket key (keys/idx: parallel arrays)."""
-    order = np.argsort(keys, kind="stable")
-    k, ix = keys[order], idx[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    ends = np.r_[starts[1:], k.size]
-    for s, e in zip(starts[ends - starts >= 2], ends[ends - starts >= 2]):
-        members = np.sort(ix[s:e])
-        for a in range(members.size):
-            for b in range(a + 1, members.size):
-                yield int(members[a]), int(members[b])
-
-
 # --- driver ------------------------------------------------------------------------------------
 
 
@@ -384,8 +369,6 @@ def near_dedup(
     docs: Iterable[tuple[str, str, int]], cfg: NearDedupConfig, workdir: Path, workers: int = 1
 ) -> NearDedupResult:
     """Find near-duplicate clusters among `docs` and say which documents to remove (see module doc)."""
-    from pipeline.neardedup_disk import candidate_pairs_disk, candidate_pairs_memory
-
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     sig_path = workdir / "signatures.u32"

@@ -13,78 +13,33 @@ Three resumable phases, each leaving its outputs atomically under `<out>/_work` 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tibcpt.pipeline.corpus import parts as corpus_io
+from tibcpt.pipeline.corpus.config import TEXT_MODULES, CorpusConfig, code_hash
+from tibcpt.pipeline.corpus.write import run_dedup_phase, run_write_phase
+from tibcpt.pipeline.document import Document, Rejection, StageStats
+from tibcpt.pipeline.extract.extractor import extract
+from tibcpt.pipeline.sources.registry import SourceConfig, get_kind, load_sources
+from tibcpt.pipeline.text.filters import QualityFilter
+from tibcpt.pipeline.text.normalize import Normalizer
+from tibcpt.pipeline.text.segment import Segmenter
 from tqdm import tqdm
 
 from tibcpt import __version__
 from tibcpt.config import ConfigError, config_hash, load_config, to_dict
 from tibcpt.io import write_json_atomic
 
-from . import corpus_io
-from .dedup import ExactDedupConfig
-from .document import Document, Rejection, StageStats
-from .extract import ExtractConfig
-from .filters import FilterConfig
-from .neardedup import NearDedupConfig
-from .normalize import NormalizeConfig
-from .segment import SegmentConfig
-from .sources import SourceConfig, get_kind, load_sources
-
 log = logging.getLogger(__name__)
 
 TEXT_STAGES = ("ingest", "extract", "normalize", "segment", "filter")
-
-
-@dataclass
-class WriteConfig:
-    shard_bytes: int = 256 * 1024 * 1024
-    """Target uncompressed text bytes per output shard (HF datasets like 100-500 MB shards)."""
-    compression: str = "zstd"
-    row_group_docs: int = 2000
-    """Documents per Parquet row group: small enough to stream, large enough to compress well."""
-
-    def __post_init__(self) -> None:
-        if self.shard_bytes < 1024:
-            raise ValueError("write.shard_bytes must be >= 1024")
-        if self.compression not in ("zstd", "snappy", "gzip", "none"):
-            raise ValueError(f"write.compression {self.compression!r} not in zstd/snappy/gzip/none")
-
-
-@dataclass
-class CorpusConfig:
-    """Per-stage configs of `tibcpt corpus` (configs/pipeline/corpus.yaml); each stage owns its section."""
-
-    extract: ExtractConfig = field(default_factory=ExtractConfig)
-    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
-    segment: SegmentConfig = field(default_factory=SegmentConfig)
-    filter: FilterConfig = field(default_factory=FilterConfig)
-    exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
-    near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
-    write: WriteConfig = field(default_factory=WriteConfig)
-    items_per_task: int = 32
-    """Most input items (files, WARC files) per parallel task; also the resume granularity."""
-    task_bytes: int = 4 * 1024 * 1024
-    """A task also closes once its input files reach this size, so one worker is not left
-    with every large volume while the others idle."""
-    decontamination_ngram: int = 13
-    """Syllable n-gram shared with the eval set that marks a document as contaminated (GPT-3 used 13 words)."""
-
-    def __post_init__(self) -> None:
-        if self.items_per_task < 1:
-            raise ValueError("items_per_task must be >= 1")
-        if self.task_bytes < 1:
-            raise ValueError("task_bytes must be >= 1")
-        if self.decontamination_ngram < 4:
-            raise ValueError("decontamination_ngram must be >= 4")
 
 
 # ----------------------------------------------------------------------------- phase 1: text
@@ -115,10 +70,6 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
     """Build the stages once per worker process (botok's trie and regexes are costly to rebuild)."""
-    from .filters import QualityFilter
-    from .normalize import Normalizer
-    from .segment import Segmenter
-
     _WORKER.update(
         cfg=cfg,
         sources=sources,
@@ -132,8 +83,6 @@ def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
 
 
 def _run_text_task(task: TextTask) -> dict[str, Any]:
-    from .extract import extract
-
     cfg: CorpusConfig = _WORKER["cfg"]
     src: SourceConfig = _WORKER["sources"][task.source_index]
     kind = get_kind(src.kind)
@@ -177,18 +126,6 @@ def _run_text_task(task: TextTask) -> dict[str, Any]:
     }
     write_json_atomic(task.stats_path, result)
     return result
-
-
-def code_hash(*modules: str) -> str:
-    """Hash of stage modules' source: a changed rule re-runs the stage on resume, even when the
-    config and the tool version are unchanged (a development checkout)."""
-    h = hashlib.sha256()
-    for name in modules:
-        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
-    return h.hexdigest()[:16]
-
-
-TEXT_MODULES = ("ingest", "extract", "extract_pdf", "normalize", "segment", "filters", "filters_ngrams", "corpus_io")
 
 
 def plan_text_tasks(sources: list[SourceConfig], cfg: CorpusConfig, work: Path) -> list[TextTask]:
@@ -292,8 +229,6 @@ def run_corpus(
     executor: str = "local",
 ) -> dict[str, Any]:
     """Run all phases; return the manifest."""
-    from .corpus_write import run_dedup_phase, run_write_phase
-
     t0 = time.time()
     cfg = cfg or CorpusConfig()
     out = Path(out)

@@ -2,7 +2,7 @@
 
 "First" is deterministic: sources in sources.yaml order, then documents in their part order, so the
 copy kept is the one from the source the user listed first (the more trusted one, by convention).
-Near-duplicate removal (MinHash-LSH) runs after this, in `pipeline.neardedup`.
+Near-duplicate removal (MinHash-LSH) runs after this, in `tibcpt.pipeline.dedup.near`.
 """
 
 from __future__ import annotations

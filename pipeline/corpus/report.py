@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from tibcpt.io import write_text_atomic
+
 
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
@@ -26,8 +28,6 @@ def write_report(out: Path, manifest: dict[str, Any]) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from tibcpt.io import write_text_atomic
 
     imgs: list[tuple[str, str]] = []
     srcs = manifest["sources"]

@@ -1,4 +1,4 @@
-"""Candidate generation for `pipeline.neardedup`: LSH banding in memory (datasketch) or on disk.
+"""Candidate generation for `tibcpt.pipeline.dedup.near`: LSH banding in memory (datasketch) or on disk.
 
 Both yield batches of candidate pairs `(i, j)` (int64 arrays, i < j) of document indices that share
 at least one LSH band; `near_dedup` verifies and clusters them. Given the same signatures both
@@ -24,12 +24,13 @@ import numpy as np
 from datasketch import LeanMinHash, MinHashLSH
 from tqdm import tqdm
 
-from pipeline.neardedup import SCHEME, pairs_in_buckets
-
 if TYPE_CHECKING:
-    from pipeline.neardedup import NearDedupConfig
+    from tibcpt.pipeline.dedup.near import NearDedupConfig
 
 log = logging.getLogger(__name__)
+
+SCHEME = "affine32"
+"""datasketch 2.x permutation scheme: bijective a*h+b mod 2^32 after a MurmurHash3 pre-mix."""
 
 RECORD = np.dtype([("h", "<u8"), ("i", "<u4")])
 _PAIR_BATCH = 65_536
@@ -126,3 +127,16 @@ def candidate_pairs_disk(
 
     yield from _batched(pairs())
     shutil.rmtree(bdir, ignore_errors=True)
+
+
+def pairs_in_buckets(keys: np.ndarray, idx: np.ndarray) -> Iterator[tuple[int, int]]:
+    """All (i, j), i < j, of documents sharing a bucket key (keys/idx: parallel arrays)."""
+    order = np.argsort(keys, kind="stable")
+    k, ix = keys[order], idx[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    ends = np.r_[starts[1:], k.size]
+    for s, e in zip(starts[ends - starts >= 2], ends[ends - starts >= 2]):
+        members = np.sort(ix[s:e])
+        for a in range(members.size):
+            for b in range(a + 1, members.size):
+                yield int(members[a]), int(members[b])

@@ -50,8 +50,7 @@ from botok.utils.lenient_normalization import (
     normalize_old_tib,
     normalize_punctuation,
 )
-
-from pipeline.document import Document, Rejection, Stage, StageStats
+from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow.parquet as pq
+from tibcpt.pipeline.document import RawDoc, Rejection
+from tibcpt.pipeline.extract.extractor import ExtractConfig, ExtractError, decode_bytes
+from tibcpt.pipeline.sources.registry import SourceConfig, register_kind
 
 from tibcpt.config import ConfigError
-
-from .document import RawDoc, Rejection
-from .extract import ExtractConfig, ExtractError, decode_bytes
-from .sources import SourceConfig, register_kind
 
 log = logging.getLogger(__name__)
 

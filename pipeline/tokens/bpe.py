@@ -15,7 +15,7 @@ letters from the vowel signs, category Mn, so merges could never form a syllable
   (`tokenizer_bpe_merges`, `bpe_mode: merges`): on out/corpus it reaches the same fertility (1.18 vs
   1.17 modern) but encodes 4x slower, so (a) stays the default (`bench/results/pack.json` bpe_modes).
 
-Pieces come from the SentencePiece model trained by `pipeline.tokenizer_spm`; its space mark
+Pieces come from the SentencePiece model trained by `tibcpt.pipeline.tokens.spm`; its space mark
 U+2581 becomes a real space (byte-level tokenizers have no dummy prefix).
 """
 
@@ -26,9 +26,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from tibcpt.pipeline.tokens.spm import SPACE_MARK
 from tokenizers import AddedToken
-
-from .tokenizer_spm import SPACE_MARK
 
 log = logging.getLogger(__name__)
 

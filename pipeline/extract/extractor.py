@@ -5,7 +5,7 @@
 - html: we decode the bytes ourselves (UTF-8 first, trusted over a declared charset that often lies
   on Tibetan sites), then trafilatura extracts the main text and title/date metadata; headline and
   link-list pages are rejected as `index_page`.
-- pdf: pypdfium2 with Tibetan repairs (see `pipeline.extract_pdf`).
+- pdf: pypdfium2 with Tibetan repairs (see `tibcpt.pipeline.extract.pdf`).
 - text: already decoded by ingest (jsonl/parquet records, e-text sections); passes through.
 
 `extract()` records only the stage's extra counters in `stats.extra` (undecodable_bytes,
@@ -24,9 +24,8 @@ import charset_normalizer
 import lxml.html
 import pypdfium2 as pdfium
 import trafilatura
-
-from .document import Document, RawDoc, Rejection, StageStats
-from .extract_pdf import pdf_pages, pua_share, repair_pdf_spaces
+from tibcpt.pipeline.document import Document, RawDoc, Rejection, StageStats
+from tibcpt.pipeline.extract.pdf import pdf_pages, pua_share, repair_pdf_spaces
 
 log = logging.getLogger(__name__)
 

@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tibcpt.pipeline.sources.registry import load_sources
+from tibcpt.pipeline.tokens.tokenizer import corpus_files, files_sha256, id_fraction, is_heldout, iter_docs
 from tqdm import tqdm
 
 from tibcpt.config import config_hash, load_config, to_dict
 from tibcpt.io import atomic_path, write_json_atomic
-
-from .tokenizer import corpus_files, files_sha256, id_fraction, is_heldout, iter_docs
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +205,6 @@ def load_weights(sources_yaml: str | Path | None) -> dict[str, float]:
     """Source name -> weight from sources.yaml (all enabled sources); empty when not given."""
     if not sources_yaml:
         return {}
-    from .sources import load_sources
-
     return {s.name: s.weight for s in load_sources(sources_yaml)}
 
 

@@ -10,23 +10,23 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tibcpt.pipeline.corpus.config import DEDUP_MODULES, CorpusConfig, code_hash
+from tibcpt.pipeline.corpus.parts import DOC_SCHEMA, REJECT_SCHEMA, iter_rows
+from tibcpt.pipeline.corpus.report import write_report
+from tibcpt.pipeline.dedup.decontaminate import decontaminate as decon
+from tibcpt.pipeline.dedup.exact import exact_duplicates
+from tibcpt.pipeline.dedup.near import near_dedup
+from tibcpt.pipeline.document import StageStats
+from tibcpt.pipeline.sources.registry import SourceConfig
 from tqdm import tqdm
 
 from tibcpt import __version__
 from tibcpt.config import config_hash, to_dict
 from tibcpt.io import atomic_path, write_json_atomic
-
-from .corpus_io import DOC_SCHEMA, REJECT_SCHEMA, iter_rows
-from .dedup import exact_duplicates
-from .document import StageStats
-from .sources import SourceConfig
-
-if TYPE_CHECKING:
-    from .runner import CorpusConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,8 @@ def run_dedup_phase(
     """Return ({removed id: {source, stage, reason, detail}}, info). Cached under _work/dedup."""
     import dataclasses
 
-    from .neardedup import near_dedup
-
     out = work / "dedup"
     decon_hash = _file_sha256(Path(decontaminate)) if decontaminate else None
-    from .runner import code_hash
 
     key = config_hash(
         cfg.exact_dedup,
@@ -76,7 +73,7 @@ def run_dedup_phase(
         cfg.decontamination_ngram,
         decon_hash,
         [r["key"] for r in results],
-        code_hash("dedup", "neardedup", "neardedup_disk", "decontaminate", "normalize"),
+        code_hash(*DEDUP_MODULES),
     )
     info_path, removed_path = out / "info.json", out / "removed.parquet"
     if info_path.exists() and removed_path.exists():
@@ -131,8 +128,6 @@ def run_dedup_phase(
 
     decon_info: dict[str, Any] = {"path": str(decontaminate) if decontaminate else None}
     if decontaminate:
-        from .decontaminate import decontaminate as decon
-
         hits = decon(
             ((d["id"], d["text"]) for d in _iter_docs(results, ["id", "text"]) if d["id"] not in removed),
             Path(decontaminate),
@@ -252,8 +247,6 @@ def run_write_phase(
             stale.unlink()
 
     manifest = _manifest(sources, cfg, results, removed, dedup_info, per_source, shards, n_rejected, t0)
-    from .corpus_report import write_report
-
     try:
         write_report(out, manifest)
     except Exception as e:  # a plotting problem must never lose a finished corpus

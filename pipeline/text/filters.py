@@ -8,7 +8,7 @@ document with the first reason that fires (datatrove's BaseFilter habit: reasons
 Thresholds default to FineWeb-2's per-language config for Tibetan (huggingface/fineweb-2,
 `configs/bod_Tibt.yml`) where a rule exists there, with Gopher's definitions (Rae et al. 2021,
 Table A1; datatrove `GopherRepetitionFilter`). The Tibetan adaptations:
-- "words" are syllables (`pipeline.segment.syllables`); an n-gram's character length counts each
+- "words" are syllables (`tibcpt.pipeline.text.segment.syllables`); an n-gram's character length counts each
   syllable plus its tsheg, so fractions stay comparable with `len(text)` (FineWeb-2's Tibetan
   stop words also carry their tsheg, e.g. "དང་");
 - sentence ends are shads (། ༎ ...) or a line-final ཀ/ག/ཤ syllable, where the shad is implied
@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .document import Document, Rejection, Stage, StageStats
-from .filters_ngrams import NgramIndex, dup_ngram_bound, dup_ngram_chars, top_ngram_chars
-from .segment import is_valid_syllable, syllables
+from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
+from tibcpt.pipeline.text.ngrams import NgramIndex, dup_ngram_bound, dup_ngram_chars, top_ngram_chars
+from tibcpt.pipeline.text.segment import is_valid_syllable, syllables
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ One row per URL ever put in scope. `status` is `queued` (to fetch), `done` (fina
 to WARC: `warc_file`/`warc_offset` say where), `failed` (gave up: `reason` says why) or `skipped`
 (in scope but not fetched, e.g. robots.txt). In-flight URLs stay `queued` in the database, so a
 crash simply refetches what had not been written yet; "done" is set in the same critical section
-as the WARC write (see pipeline.warc.WarcSink), and pipeline.crawl recovers records written just
+as the WARC write (see tibcpt.pipeline.crawl.warc.WarcSink), and tibcpt.pipeline.crawl.crawler recovers records written just
 before a crash from the `.open` WARC file.
 """
 

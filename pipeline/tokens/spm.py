@@ -67,7 +67,7 @@ def train_sentencepiece(
     """Train a SentencePiece model on `lines`; return the serialized model proto.
 
     No dummy prefix (a Tibetan document does not start a new 'word' with a space), byte fallback
-    on, identity normalization (the corpus is already normalized by `pipeline.normalize`; NFKC would
+    on, identity normalization (the corpus is already normalized by `tibcpt.pipeline.text.normalize`; NFKC would
     rewrite Tibetan marks), digits split (Llama-2 does the same for Arabic digits).
     """
     model = io.BytesIO()

@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow.parquet as pq
+from tibcpt.pipeline.text.segment import syllables
+from tibcpt.pipeline.tokens import bpe as tokenizer_bpe
+from tibcpt.pipeline.tokens import bpe_merges as tokenizer_bpe_merges
+from tibcpt.pipeline.tokens import spm as tokenizer_spm
 
 from tibcpt.config import config_hash, load_config, to_dict
 from tibcpt.io import write_json_atomic
-
-from . import tokenizer_bpe, tokenizer_bpe_merges, tokenizer_spm
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ class TokenizerConfig:
             raise ValueError(f"bpe_mode must be 'added_tokens' or 'merges', got {self.bpe_mode!r}")
 
 
-# --- corpus access (shared with pipeline.pack) ---------------------------------------------------
+# --- corpus access (shared with tibcpt.pipeline.tokens.pack) ---------------------------------------------------
 
 
 def corpus_files(corpus: str | Path) -> list[Path]:
@@ -129,7 +131,7 @@ def id_fraction(doc_id: str, salt: str = "split") -> float:
 
 
 def is_heldout(doc_id: str, fraction: float) -> bool:
-    """Held-out / validation membership; `pipeline.pack` uses the same rule for its validation split."""
+    """Held-out / validation membership; `tibcpt.pipeline.tokens.pack` uses the same rule for its validation split."""
     return id_fraction(doc_id) < fraction
 
 
@@ -138,8 +140,6 @@ def is_heldout(doc_id: str, fraction: float) -> bool:
 
 def fertility(tok: Any, texts: list[str]) -> dict[str, float]:
     """Tokens per Tibetan syllable, per character and per UTF-8 byte of `texts` (no special tokens)."""
-    from pipeline.segment import syllables
-
     n_tok = sum(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"])
     n_syl = sum(len(syllables(t)) for t in texts)
     n_chr = sum(len(t) for t in texts)

@@ -65,23 +65,23 @@ def test_missing_file_is_clear(tmp_path):
 
 def test_every_shipped_config_loads_strictly():
     """litgpt's habit: every YAML under configs/ matches its dataclass key for key."""
-    from pipeline.runner import CorpusConfig
+    from tibcpt.pipeline.corpus.runner import CorpusConfig
 
     loaders = {"pipeline/corpus": CorpusConfig, "pipeline/replay": CorpusConfig}
     try:
-        from pipeline.pack import PackConfig
-        from pipeline.tokenizer import TokenizerConfig
+        from tibcpt.pipeline.tokens.pack import PackConfig
+        from tibcpt.pipeline.tokens.tokenizer import TokenizerConfig
 
         loaders |= {"pipeline/tokenizer": TokenizerConfig, "pipeline/pack": PackConfig}
     except ImportError:
         pass
     try:
-        from training.config import TrainConfig
+        from tibcpt.training.config import TrainConfig
 
         loaders |= {"train/": TrainConfig}
     except ImportError:
         pass
-    from pipeline.sources import load_sources
+    from tibcpt.pipeline.sources.registry import load_sources
 
     files = sorted((REPO / "configs").rglob("*.yaml"))
     assert files, "configs/ has no YAML files"

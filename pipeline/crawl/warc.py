@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tibcpt.pipeline.document import RawDoc, Rejection
+from tibcpt.pipeline.sources.registry import SourceConfig, register_kind
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
-
-from .document import RawDoc, Rejection
-from .sources import SourceConfig, register_kind
 
 log = logging.getLogger(__name__)
 

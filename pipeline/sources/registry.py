@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tibcpt.config import ConfigError, from_dict, load_yaml
+from tibcpt.pipeline.document import RawDoc, Rejection
 
-from .document import RawDoc, Rejection
+from tibcpt.config import ConfigError, from_dict, load_yaml
 
 # Kind name -> module that registers it (imported lazily, so `kind: web` costs nothing unless used).
 KIND_MODULES: dict[str, str] = {
-    "local": "pipeline.ingest",
-    "etext": "pipeline.ingest",
-    "web": "pipeline.crawl",
-    "warc": "pipeline.warc",
+    "local": "tibcpt.pipeline.sources.ingest",
+    "etext": "tibcpt.pipeline.sources.ingest",
+    "web": "tibcpt.pipeline.crawl.crawler",
+    "warc": "tibcpt.pipeline.crawl.warc",
 }
 
 # SPDX ids are open-ended; we accept any id-shaped string, plus the two words people actually write.

@@ -29,14 +29,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from tqdm import tqdm
-
-from tibcpt.io import write_json_atomic
-
-from .crawl_fetch import FetchError, HostGate, Response, check_address, fetch_once, parse_retry_after, parse_robots
-from .crawl_frontier import Frontier, Item
-from .crawl_options import WebOptions, crawl_dir
-from .crawl_parse import (
+from tibcpt.pipeline.crawl.fetch import (
+    FetchError,
+    HostGate,
+    Response,
+    check_address,
+    fetch_once,
+    parse_retry_after,
+    parse_robots,
+)
+from tibcpt.pipeline.crawl.frontier import Frontier, Item
+from tibcpt.pipeline.crawl.options import WebOptions, crawl_dir
+from tibcpt.pipeline.crawl.parse import (
     extract_links,
     feed_links,
     normalize_url,
@@ -47,9 +51,12 @@ from .crawl_parse import (
     tibetan_share,
     url_host,
 )
-from .document import RawDoc, Rejection
-from .sources import SourceConfig, expand_vars, load_sources, register_kind
-from .warc import OPEN_SUFFIX, ROLE_HEADER, WarcSink, content_format, iter_warc, recover_open_file
+from tibcpt.pipeline.crawl.warc import OPEN_SUFFIX, ROLE_HEADER, WarcSink, content_format, iter_warc, recover_open_file
+from tibcpt.pipeline.document import RawDoc, Rejection
+from tibcpt.pipeline.sources.registry import SourceConfig, expand_vars, load_sources, register_kind
+from tqdm import tqdm
+
+from tibcpt.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
