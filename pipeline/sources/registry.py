@@ -79,6 +79,9 @@ class SourceConfig:
     weight: float = 1.0
     """Sampling weight at pack time: 2.0 upsamples (every document twice), 0.5 keeps half."""
     description: str = ""
+    eval_only: bool = False
+    """Held-out evaluation text: cleaned like any other source, but `tibcpt pack` puts its documents only
+    into held-out shards and `tibcpt tokenizer` never trains on them (never training data)."""
     options: Any = None
     """Kind-specific options dataclass (filled by `parse_source`)."""
     base_dir: Path = field(default_factory=Path.cwd)
@@ -119,7 +122,7 @@ def expand_vars(s: str) -> str:
     return _VAR_RE.sub(sub, s)
 
 
-COMMON_KEYS = {"name", "kind", "license", "genre", "enabled", "weight", "description"}
+COMMON_KEYS = {"name", "kind", "license", "genre", "enabled", "weight", "description", "eval_only"}
 
 
 def parse_source(entry: dict[str, Any], base_dir: Path) -> SourceConfig:
