@@ -19,14 +19,20 @@ Table A1; datatrove `GopherRepetitionFilter`). The Tibetan adaptations:
 from __future__ import annotations
 
 import logging
-import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
-from tibcpt.pipeline.text.ngrams import NgramIndex, dup_ngram_bound, dup_ngram_chars, top_ngram_chars
-from tibcpt.pipeline.text.segment import is_valid_syllable, syllables
+from tibcpt.pipeline.text.measures import (
+    DocMeasures,
+    dup_line_frac,
+    invalid_syllable_share,
+    legacy_font_share,
+    line_punct_frac,
+    private_use_count,
+    tibetan_share,
+)
+from tibcpt.pipeline.text.ngrams import dup_ngram_bound, dup_ngram_chars, top_ngram_chars
 
 log = logging.getLogger(__name__)
 
@@ -141,188 +147,96 @@ class FilterConfig:
 
 
 # --------------------------------------------------------------------------------------------------
-# Measures (pure, no thresholds)
+# Rules: (measures, cfg) -> Drop | None. Measures live in `tibcpt.pipeline.text.measures`; a rule
+# reads what it needs from the document's `DocMeasures` (computed once, shared by the rules).
 
-_PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
-_TIB_LETTERS = re.compile("[\u0f40-\u0fbc]+")
-# Letters of any other script: word characters minus digits, underscore and the Tibetan block.
-_OTHER_LETTERS = re.compile(r"[^\W\d_\u0f00-\u0fff]+")
-# Legacy-font runs: >= 3 chunks of 1-4 printable ASCII characters joined by '-' (the tsheg in
-# Sambhota/TMW encodings), with a letter somewhere, not glued to preceding ASCII (so English
-# "state-of-the-art" never matches from its middle). Dates like 2019-01-05 have no letter.
-_LEGACY_RUN = re.compile(r"(?<![!-~])(?=[!-,.-~-]*[A-Za-z])(?:[!-,.-~]{1,4}-){2,}[!-,.-~]{0,4}")
-_SHAD_END = re.compile("[\u0f0d-\u0f14.!?\"'”」。]\\s*$|[\u0f40\u0f42\u0f64][\u0f71-\u0f84\u0f90-\u0fbc]*\\s*$")
-_WS = re.compile(r"\s+")
-_DIGITS = re.compile("[\u0f20-\u0f33][\u0f20-\u0f33\u0f18\u0f19]*")
+Rule = Callable[[DocMeasures, FilterConfig], "Drop | None"]
 
 
-def private_use_count(text: str) -> int:
-    return len(_PUA.findall(text))
-
-
-def legacy_font_share(text: str) -> float:
-    """Share of non-space characters inside legacy-font-looking Latin runs ("G-iR-bR-;R-")."""
-    if "-" not in text:
-        return 0.0
-    n = len(text) - len(_WS.findall(text)) if text else 0
-    if n == 0:
-        return 0.0
-    return sum(len(m) for m in _LEGACY_RUN.findall(text)) / n
-
-
-_LAST_SHARE: list = [None, 0.0]
-
-
-def tibetan_share(text: str) -> float:
-    """Tibetan letters / all letters (0.0 when the text has no letters at all).
-
-    The last result is remembered (keyed by identity), as the stage stores it in meta and the rule
-    tests it on the same string."""
-    if _LAST_SHARE[0] is text:
-        return _LAST_SHARE[1]
-    _LAST_SHARE[:] = [text, _tibetan_share(text)]
-    return _LAST_SHARE[1]
-
-
-def _tibetan_share(text: str) -> float:
-    tib = sum(map(len, _TIB_LETTERS.findall(text)))
-    other = sum(map(len, _OTHER_LETTERS.findall(text)))
-    return tib / (tib + other) if tib + other else 0.0
-
-
-def invalid_syllable_share(syls: list[str]) -> float:
-    """Share of syllables failing `is_valid_syllable`, Tibetan digit groups left out. Checked once
-    per distinct syllable (Zipf: a 5k-syllable document has ~1k types)."""
-    invalid = total = 0
-    for syl, count in Counter(syls).items():
-        if _DIGITS.fullmatch(syl):
-            continue
-        total += count
-        if not is_valid_syllable(syl):
-            invalid += count
-    return invalid / total if total else 0.0
-
-
-def _lines(text: str) -> list[str]:
-    return [ln for ln in (x.strip() for x in text.split("\n")) if ln]
-
-
-def line_punct_frac(text: str) -> float:
-    """Share of non-empty lines that end a sentence: shad family, ASCII/CJK stops, or a final
-    ཀ/ག/ཤ syllable whose shad is implied (NORMALIZATION.md rule 8)."""
-    lines = _lines(text)
-    return sum(1 for ln in lines if _SHAD_END.search(ln)) / len(lines) if lines else 0.0
-
-
-def dup_line_frac(text: str) -> float:
-    """Gopher: fraction of non-empty lines that are exact repeats of an earlier line."""
-    lines = _lines(text)
-    return (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
-
-
-# --------------------------------------------------------------------------------------------------
-# Rules: (text, syllables, cfg) -> Drop | None. Text-only rules ignore `syls` (may be None).
-
-Rule = Callable[[str, "list[str] | None", FilterConfig], "Drop | None"]
-
-
-def rule_legacy_font(text: str, syls: list[str] | None, cfg: FilterConfig) -> Drop | None:
-    pua = private_use_count(text)
+def rule_legacy_font(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
+    pua = private_use_count(m.text)
     if pua > cfg.max_private_use_chars:
         return Drop("legacy_font_or_garbage", f"private_use_chars={pua} > {cfg.max_private_use_chars}")
-    share = legacy_font_share(text)
+    share = legacy_font_share(m.text)
     if share > cfg.max_legacy_font_share:
         return Drop("legacy_font_or_garbage", f"legacy_font_share={share:.3f} > {cfg.max_legacy_font_share}")
     return None
 
 
-def rule_tibetan_share(text: str, syls: list[str] | None, cfg: FilterConfig) -> Drop | None:
-    share = tibetan_share(text)
+def rule_tibetan_share(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
+    share = m.tibetan_share
     if share < cfg.min_tibetan_share:
         return Drop("low_tibetan_share", f"tibetan_share={share:.3f} < {cfg.min_tibetan_share}")
     return None
 
 
-def rule_min_syllables(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
-    if len(syls) < cfg.min_syllables:
-        return Drop("too_few_syllables", f"n_syllables={len(syls)} < {cfg.min_syllables}")
+def rule_min_syllables(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
+    if len(m.syls) < cfg.min_syllables:
+        return Drop("too_few_syllables", f"n_syllables={len(m.syls)} < {cfg.min_syllables}")
     return None
 
 
-def rule_stop_syllables(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
-    found = len(set(cfg.stop_syllables).intersection(syls)) + ("\u0f0d" in text)
+def rule_stop_syllables(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
+    found = len(set(cfg.stop_syllables).intersection(m.syls)) + ("\u0f0d" in m.text)
     if found < cfg.min_stop_syllables:
         return Drop("no_stop_syllables", f"stop_syllables={found} < {cfg.min_stop_syllables}")
     return None
 
 
-def rule_invalid_syllables(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
-    share = invalid_syllable_share(syls)
+def rule_invalid_syllables(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
+    share = invalid_syllable_share(m.syls)
     if share > cfg.max_invalid_syllable_share:
         return Drop("invalid_syllables", f"invalid_share={share:.3f} > {cfg.max_invalid_syllable_share}")
     return None
 
 
-def rule_newline_ratio(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
-    if cfg.max_newline_ratio is None or not syls:
+def rule_newline_ratio(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
+    if cfg.max_newline_ratio is None or not m.syls:
         return None
     # Non-empty lines, not raw "\n" as datatrove counts: normalize keeps one blank line between
     # paragraphs, which would double-count every paragraph break (26 vs 9 of 262 children's books
     # dropped; the 9 left are < 150-syllable PDFs that are mostly page numbers).
-    ratio = len(_lines(text)) * cfg.syllables_per_word / len(syls)
+    ratio = len(m.lines) * cfg.syllables_per_word / len(m.syls)
     if ratio > cfg.max_newline_ratio:
         return Drop("list_ratio", f"lines_per_word={ratio:.3f} > {cfg.max_newline_ratio}")
     return None
 
 
-def rule_line_punct(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+def rule_line_punct(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
     if cfg.min_line_punct_frac is None:
         return None
-    frac = line_punct_frac(text)
+    frac = line_punct_frac(m.text)
     if frac < cfg.min_line_punct_frac:
         return Drop("line_punct", f"line_punct_frac={frac:.3f} < {cfg.min_line_punct_frac}")
     return None
 
 
-def rule_dup_lines(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+def rule_dup_lines(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
     if cfg.max_dup_line_frac is None:
         return None
-    frac = dup_line_frac(text)
+    frac = dup_line_frac(m.text)
     if frac > cfg.max_dup_line_frac:
         return Drop("dup_line_frac", f"dup_line_frac={frac:.3f} > {cfg.max_dup_line_frac}")
     return None
 
 
-_LAST_INDEX: list = [None, None]
-"""(syllable list, NgramIndex) of the last document, so the two n-gram rules hash it once; keyed by
-identity and holding a reference, so a new list can never be mistaken for the cached one."""
-
-
-def _ngram_index(syls: list[str]) -> NgramIndex:
-    if _LAST_INDEX[0] is not syls:
-        _LAST_INDEX[:] = [syls, NgramIndex.build(syls)]
-    return _LAST_INDEX[1]
-
-
-def rule_top_ngrams(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+def rule_top_ngrams(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
     """Gopher top 2/3/4-word-gram character fractions, over syllable windows."""
-    if not text or len(syls) < 2:
+    if not m.text or len(m.syls) < 2:
         return None
-    idx = _ngram_index(syls)
     for i, thr in enumerate(cfg.top_ngram_fracs):
         n = cfg.TOP_NGRAM_MIN_N + i
-        frac = top_ngram_chars(idx, cfg.word_ngram_syllables(n)) / len(text)
+        frac = top_ngram_chars(m.ngrams, cfg.word_ngram_syllables(n)) / len(m.text)
         if frac > thr:
             return Drop(f"top_{n}gram", f"top_{n}gram_frac={frac:.3f} > {thr}")
     return None
 
 
-def rule_dup_ngrams(text: str, syls: list[str], cfg: FilterConfig) -> Drop | None:
+def rule_dup_ngrams(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
     """Gopher duplicated 5..10-word-gram character fractions, over syllable windows."""
-    if not text or len(syls) < 2:
+    if not m.text or len(m.syls) < 2:
         return None
-    idx = _ngram_index(syls)
-    total = len(text)
+    idx, total = m.ngrams, len(m.text)
     sizes = [cfg.word_ngram_syllables(cfg.DUP_NGRAM_MIN_N + i) for i in range(len(cfg.dup_ngram_fracs))]
     # One bound at the smallest size clears every size whose threshold it is under (bound is
     # non-increasing in n); the exact greedy scan runs only where it is not.
@@ -352,24 +266,24 @@ SYLLABLE_RULES: tuple[Rule, ...] = (
 """Cheap-first: O(1)/set lookups, then line scans, then per-syllable checks, then n-gram hashing."""
 
 
+def check_measures(m: DocMeasures, cfg: FilterConfig, genre: str | None = None) -> Drop | None:
+    """Run every rule in order on one document's measures; the first drop, or None if kept."""
+    for rule in TEXT_RULES:
+        if (drop := rule(m, cfg)) is not None:
+            return drop
+    for rule in SYLLABLE_RULES:
+        if rule is rule_dup_ngrams and genre in cfg.dup_ngram_exempt_genres:
+            continue
+        if (drop := rule(m, cfg)) is not None:
+            return drop
+    return None
+
+
 def check(text: str, cfg: FilterConfig, syls: list[str] | None = None, genre: str | None = None) -> Drop | None:
     """Run every rule in order; return the first drop, or None if the document is kept.
 
     `genre` (the source's genre) only matters for `cfg.dup_ngram_exempt_genres`."""
-    for rule in TEXT_RULES:
-        if (drop := rule(text, syls, cfg)) is not None:
-            return drop
-    if syls is None:
-        syls = syllables(text)
-    try:
-        for rule in SYLLABLE_RULES:
-            if rule is rule_dup_ngrams and genre in cfg.dup_ngram_exempt_genres:
-                continue
-            if (drop := rule(text, syls, cfg)) is not None:
-                return drop
-        return None
-    finally:
-        _LAST_INDEX[:] = [None, None]
+    return check_measures(DocMeasures(text, syls), cfg, genre)
 
 
 class QualityFilter(Stage):
@@ -389,11 +303,19 @@ class QualityFilter(Stage):
             return list(docs)
         kept = []
         for doc in docs:
-            doc.meta["tibetan_share"] = round(tibetan_share(doc.text), 4)
+            m = DocMeasures(doc.text)  # per-document state: lives and dies with this iteration
+            doc.meta["tibetan_share"] = round(m.tibetan_share, 4)
             genre = doc.meta.get("genre") or self.source_genres.get(doc.source)
-            drop = check(doc.text, self.cfg, genre=genre)
+            drop = check_measures(m, self.cfg, genre)
             if drop is None:
                 kept.append(doc)
             else:
                 self.reject(doc, str(drop), stats, rejects, drop.detail)
         return kept
+
+
+__all__ = [
+    "DocMeasures", "Drop", "FilterConfig", "QualityFilter", "check", "check_measures",
+    "dup_line_frac", "invalid_syllable_share", "legacy_font_share", "line_punct_frac",
+    "private_use_count", "tibetan_share",
+]  # fmt: skip

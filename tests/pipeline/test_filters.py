@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from tibcpt.pipeline.document import Document, Rejection, StageStats
 from tibcpt.pipeline.text.filters import (
+    DocMeasures,
     FilterConfig,
     QualityFilter,
     check,
@@ -113,7 +114,7 @@ def test_no_stop_syllables(mila: str) -> None:
     text = TSHEG.join(content) + TSHEG
     drop = check(text, CFG)
     assert drop == "no_stop_syllables"
-    assert rule_stop_syllables(mila, syllables(mila), CFG) is None
+    assert rule_stop_syllables(DocMeasures(mila), CFG) is None
 
 
 def test_invalid_syllables(mila: str) -> None:
@@ -121,9 +122,9 @@ def test_invalid_syllables(mila: str) -> None:
     # in a PDF whose ToUnicode map scrambled glyph order.
     scrambled = TSHEG.join(s[::-1] for s in syllables(mila)[:400]) + SHAD
     syls = syllables(scrambled)
-    drop = rule_invalid_syllables(scrambled, syls, CFG)
+    drop = rule_invalid_syllables(DocMeasures(scrambled, syls), CFG)
     assert drop == "invalid_syllables"
-    assert rule_invalid_syllables(mila, syllables(mila), CFG) is None
+    assert rule_invalid_syllables(DocMeasures(mila), CFG) is None
 
 
 def test_top_2gram(udhr_lines: list[str]) -> None:
@@ -269,6 +270,21 @@ def test_stage_counts_drops_by_reason(udhr_lines: list[str]) -> None:
     assert stats.dropped == Counter({"dup_line_frac": 2, "low_tibetan_share": 1, "too_few_syllables": 1})
     assert all(isinstance(r, Rejection) and r.stage == "filter" and r.detail for r in rejects)
     assert {r.id: r.reason for r in rejects}["en"] == "low_tibetan_share"
+
+
+def test_no_state_shared_between_documents(udhr_lines: list[str], mila: str) -> None:
+    """Decisions depend on the document only: the same documents checked interleaved from several
+    threads give the sequential answers (issue 9: measures were cached in module globals)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    para = " ".join(udhr_lines[:6])
+    texts = [para + " " + para, mila, "\n".join(udhr_lines[:3] * 3), "\n".join(udhr_lines[:8])] * 25
+    want = [check(t, CFG) for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda t: check(t, CFG), texts))
+    assert got == want and want[:4] == ["dup_5gram", None, "dup_line_frac", None]
+    m = DocMeasures(mila)
+    assert m.ngrams is m.ngrams and DocMeasures(mila).ngrams is not m.ngrams
 
 
 def test_stage_uses_source_genre(udhr_lines: list[str]) -> None:
