@@ -1,9 +1,17 @@
 """`tibcpt train`: continued pretraining of a causal LM on a token shard folder.
 
-Reads top to bottom like nanoGPT's train.py: check everything that can fail cheaply, load the model
-and match it to the shard tokenizer, set up optimizer and schedule, optionally resume, then one
-plain `while` loop that steps, logs, evaluates and checkpoints; finally save a Hugging Face model
-folder, eval.json, the loss plot and report.html. The same file runs under
+Reads top to bottom like nanoGPT's train.py; `train()` is the whole story in a dozen lines:
+
+    run = setup(cfg)                      # cheap checks, data, model (prepare_model), optimizer, resume
+    evaluate_sets(run)                    # the baseline before the first step
+    while run.step < run.max_steps:
+        stats = train_step(run)           # one optimizer step over gradient_accumulation_steps micro-batches
+        log_progress / evaluate_sets / save_checkpoint when due
+    final = evaluate_sets(run)
+    save_final(run, final)                # HF model folder, eval.json, loss.png, report.html
+
+`prepare_model` is the one place where the loaded model is transformed (vocabulary, finetuning
+type, optimizer over what trains, accelerate's wrappers, compile). The same file runs under
 `accelerate launch -m tibcpt.training.train --config ...` for DDP / FSDP / DeepSpeed on several GPUs.
 """
 
@@ -16,13 +24,16 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from tibcpt.training import checkpoint as ckpt
+from tibcpt.training.artifacts import save_final_model
 from tibcpt.training.config import TrainConfig, load_train_config
-from tibcpt.training.data import ShardFolder, iter_eval_batches, iter_train_batches, samples_for_epochs
+from tibcpt.training.data import Batch, ShardFolder, Split, iter_eval_batches, iter_train_batches
 from tibcpt.training.evaluate import evaluate
 from tibcpt.training.metrics import (
     RunLogger,
@@ -40,9 +51,9 @@ from tibcpt.training.model import (
     check_tokenizer_extends,
     embedding_parameter_names,
     load_model,
-    merged_for_saving,
     resize_embeddings_mean,
 )
+from tibcpt.training.optim import build_optimizer, total_steps
 
 from tibcpt.config import ConfigError, config_hash, to_dict
 from tibcpt.io import write_json_atomic
@@ -76,44 +87,85 @@ def open_shards(cfg: TrainConfig) -> dict[str, ShardFolder]:
     return folders
 
 
-def total_steps(cfg: TrainConfig, n_train: int, world: int) -> int:
-    if cfg.max_steps > 0:
-        return cfg.max_steps
-    per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
-    return max(1, math.ceil(samples_for_epochs(n_train, cfg.num_train_epochs, cfg.data.replay_ratio) / per_step))
+@dataclass
+class PreparedModel:
+    """What `prepare_model` hands to the loop."""
+
+    model: torch.nn.Module
+    """The model to call: possibly a PeftModel, wrapped by accelerate (DDP/FSDP) and compiled."""
+    optimizer: torch.optim.Optimizer
+    resized: bool
+    """The vocabulary was extended (new embedding rows)."""
+    non_embedding_params: list[torch.nn.Parameter]
+    """Trainable parameters outside embed_tokens/lm_head (silenced during embeddings-only steps)."""
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, cuda: bool) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on vectors (norms, biases), as in nanoGPT's configure_optimizers."""
-    o = cfg.optim
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("model.finetuning_type: no parameter is trainable")
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": o.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    # fused=True is one kernel for all parameters on CUDA; CPU keeps the default foreach path.
-    return torch.optim.AdamW(
-        [g for g in groups if g["params"]],
-        lr=o.learning_rate,
-        betas=(o.adam_beta1, o.adam_beta2),
-        eps=o.adam_epsilon,
-        fused=cuda or None,
-    )
+def prepare_model(model, cfg: TrainConfig, accelerator, vocab_size: int) -> PreparedModel:
+    """Every transformation of the loaded model, in order (the one place to add another).
+
+    1. grow the vocabulary to the shard tokenizer's (mean-initialised rows);
+    2. choose what trains (`model.finetuning_type`: full / freeze / LoRA adapters);
+    3. the optimizer over the trainable parameters (before any wrapper, as FSDP needs);
+    4. accelerate's wrappers (DDP / FSDP / mixed precision) for model and optimizer together;
+    5. `torch.compile` when `model.compile`.
+    """
+    cuda = accelerator.device.type == "cuda"
+    resized = resize_embeddings_mean(model, vocab_size)
+    model = apply_finetuning(model, cfg.model, resized)
+    emb_names = set(embedding_parameter_names(model))
+    non_emb = [p for n, p in model.named_parameters() if p.requires_grad and n not in emb_names]
+    if cfg.model.train_embeddings_only_steps and not any(model.get_parameter(n).requires_grad for n in emb_names):
+        raise ValueError("model.train_embeddings_only_steps: the embeddings are frozen in this finetuning_type")
+    optimizer = build_optimizer(model, cfg, cuda)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if cfg.model.compile:
+        model = torch.compile(model)
+    return PreparedModel(model, optimizer, resized, non_emb)
 
 
-def run_evals(model, sets: dict, cfg: TrainConfig, accelerator) -> dict[str, dict[str, float]]:
-    rank, world = accelerator.process_index, accelerator.num_processes
-    bs, cap = cfg.per_device_eval_batch_size, cfg.data.eval_max_sequences
-    return {
-        name: evaluate(model, iter_eval_batches(split, bs, rank, world, cap), accelerator)
-        for name, split in sets.items()
-    }
+@dataclass
+class Run:
+    """Everything `setup` builds and the loop advances (nanoGPT keeps these as module globals)."""
+
+    cfg: TrainConfig
+    out: Path
+    accelerator: Any
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    tokenizer: Any
+    train_split: Split
+    eval_sets: dict[str, Split]
+    batches: Iterator[Batch]
+    logger: RunLogger
+    max_steps: int
+    resized: bool
+    non_embedding_params: list[torch.nn.Parameter]
+    flops_per_token: float
+    peak_flops: float | None
+    step: int = 0
+    samples: int = 0
+    skipped: int = 0
+    resumed: bool = False
+    # progress since the last log line
+    loss_acc: torch.Tensor | None = None
+    t_interval: float = field(default_factory=time.perf_counter)
+    data_time: float = 0.0
+    steps_in_interval: int = 0
+    replay_seen: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def sequences_per_step(self) -> int:
+        c = self.cfg
+        return c.per_device_train_batch_size * c.gradient_accumulation_steps * self.accelerator.num_processes
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Run one training job; returns {"eval": final eval, "steps", "output_dir"}."""
+def setup(cfg: TrainConfig) -> Run:
+    """Checks that need no compute first, then model, optimizer, schedule, resume and the data stream."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import AutoTokenizer, get_scheduler
@@ -143,7 +195,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     # ---- model, optimizer, schedule ------------------------------------------------------------
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not cuda)
-    main = accelerator.is_main_process
     set_seed(cfg.seed)
     model = load_model(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
@@ -152,155 +203,193 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     flops_tok = flops_per_token(
         n_params, mcfg.num_hidden_layers, mcfg.num_attention_heads, head_dim, train_split.seq_len
     )
-    resized = resize_embeddings_mean(model, max(len(tokenizer), folders["tibetan"].vocab_size))
-    model = apply_finetuning(model, cfg.model, resized)
-    emb_names = set(embedding_parameter_names(model))
-    non_emb = [p for n, p in model.named_parameters() if p.requires_grad and n not in emb_names]
-    if cfg.model.train_embeddings_only_steps and not any(model.get_parameter(n).requires_grad for n in emb_names):
-        raise ValueError("model.train_embeddings_only_steps: the embeddings are frozen in this finetuning_type")
-    optimizer = build_optimizer(model, cfg, cuda)
+    prepared = prepare_model(model, cfg, accelerator, max(len(tokenizer), folders["tibetan"].vocab_size))
     max_steps = total_steps(cfg, train_split.n_sequences, accelerator.num_processes)
     warmup = cfg.optim.warmup_steps or math.ceil(cfg.optim.warmup_ratio * max_steps)
-    scheduler = get_scheduler(cfg.optim.lr_scheduler_type, optimizer, warmup, max_steps)
     # The scheduler stays unprepared: accelerate's wrapper steps it once per process.
-    model, optimizer = accelerator.prepare(model, optimizer)
-    if cfg.model.compile:
-        model = torch.compile(model)
+    scheduler = get_scheduler(cfg.optim.lr_scheduler_type, prepared.optimizer, warmup, max_steps)
 
+    # ---- resume, logging, data stream ----------------------------------------------------------
     step, samples, skipped = 0, 0, 0
     if resume_from is not None:
-        state = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, accelerator)
+        state = ckpt.load_checkpoint(resume_from, prepared.model, prepared.optimizer, scheduler, accelerator)
         step, samples, skipped = state["step"], state["samples"], state["skipped_steps"]
         log.info("resumed from %s at step %d", resume_from, step)
-    logger = RunLogger(out, main, cfg.tensorboard, append=resume_from is not None)
-    if main:
+    logger = RunLogger(out, accelerator.is_main_process, cfg.tensorboard, append=resume_from is not None)
+    if accelerator.is_main_process:
         write_json_atomic(out / "train_config.json", to_dict(cfg))
-    B, accum, world = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, accelerator.num_processes
-    per_step = B * accum * world
     batches = iter_train_batches(
         train_split,
         replay_split,
         cfg.data.replay_ratio,
         cfg.seed,
-        B,
+        cfg.per_device_train_batch_size,
         accelerator.process_index,
-        world,
+        accelerator.num_processes,
         start=samples,
     )
-    peak = peak_flops(torch.cuda.get_device_name() if cuda else None)
-    if main:
-        log.info("training %d steps x %d sequences of %d tokens", max_steps, per_step, train_split.seq_len)
-    if cfg.eval_at_start and step == 0:
-        for name, res in run_evals(model, eval_sets, cfg, accelerator).items():
-            logger.write({"step": 0, "set": name, **res}, "eval")
+    run = Run(
+        cfg=cfg,
+        out=out,
+        accelerator=accelerator,
+        model=prepared.model,
+        optimizer=prepared.optimizer,
+        scheduler=scheduler,
+        tokenizer=tokenizer,
+        train_split=train_split,
+        eval_sets=eval_sets,
+        batches=batches,
+        logger=logger,
+        max_steps=max_steps,
+        resized=prepared.resized,
+        non_embedding_params=prepared.non_embedding_params,
+        flops_per_token=flops_tok,
+        peak_flops=peak_flops(torch.cuda.get_device_name() if cuda else None),
+        step=step,
+        samples=samples,
+        skipped=skipped,
+        resumed=resume_from is not None,
+        loss_acc=torch.zeros((), device=accelerator.device),
+    )
+    if run.main:
+        log.info(
+            "training %d steps x %d sequences of %d tokens", max_steps, run.sequences_per_step, train_split.seq_len
+        )
+    return run
 
-    # ---- the loop -------------------------------------------------------------------------------
-    model.train()
-    loss_acc = torch.zeros((), device=accelerator.device)
-    t_interval, data_time, steps_in_interval, replay_seen = time.perf_counter(), 0.0, 0, 0
-    while step < max_steps:
-        embeddings_only = step < cfg.model.train_embeddings_only_steps
-        for micro in range(accum):
-            t_data = time.perf_counter()
-            batch = next(batches)
-            data_time += time.perf_counter() - t_data
-            replay_seen += batch.n_replay
-            ids = batch.input_ids.to(accelerator.device)
-            # Gradients are all-reduced only on the last micro-batch of a step (DDP no_sync).
-            sync = micro == accum - 1
-            with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                loss = model(input_ids=ids, labels=ids).loss
-                accelerator.backward(loss / accum)
-            loss_acc += loss.detach() / accum
-        if embeddings_only:  # first stage: everything but embed_tokens/lm_head keeps its value
-            for p in non_emb:
-                p.grad = None
-        max_norm = cfg.optim.max_grad_norm or float("inf")
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
-        optimizer.step()
-        if accelerator.optimizer_step_was_skipped:  # fp16 overflow: GradScaler skipped the update
-            skipped += 1
-        else:
-            scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        samples += per_step
-        steps_in_interval += 1
 
-        if step % cfg.logging_steps == 0 or step == max_steps:
-            dt = time.perf_counter() - t_interval
-            loss_mean = accelerator.reduce(loss_acc, reduction="mean").item() / steps_in_interval
-            tok_s = steps_in_interval * per_step * train_split.seq_len / dt
-            rec = {
-                "step": step,
-                "max_steps": max_steps,
-                "loss": loss_mean,
-                "lr": scheduler.get_last_lr()[0],
-                "grad_norm": float(grad_norm),
-                "tokens_per_s": tok_s,
-                "mfu": mfu(tok_s, flops_tok, peak, world),
-                "peak_mem_gib": peak_memory_gib(accelerator.device),
-                "data_share": data_time / dt,
-                "replay_share": replay_seen / (steps_in_interval * B * accum),
-                "skipped_steps": skipped,
-                "embeddings_only": embeddings_only,
-            }
-            logger.write(rec)
-            if main:
-                log.info(format_line(rec))
-            loss_acc.zero_()
-            t_interval, data_time, steps_in_interval, replay_seen = time.perf_counter(), 0.0, 0, 0
-        if cfg.eval_steps and step % cfg.eval_steps == 0 and step < max_steps:
-            for name, res in run_evals(model, eval_sets, cfg, accelerator).items():
-                logger.write({"step": step, "set": name, **res}, "eval")
-                if main:
-                    log.info("eval %s step %d: loss %.4f bpb %.4f", name, step, res["loss"], res["bits_per_byte"])
-        if cfg.save_steps and step % cfg.save_steps == 0:
-            state = {
-                "step": step,
-                "samples": samples,
-                "skipped_steps": skipped,
-                "model_name_or_path": cfg.model.model_name_or_path,
-                "config_hash": config_hash(cfg.model, cfg.data, cfg.optim),
-            }
-            ckpt.save_checkpoint(out, step, model, optimizer, scheduler, accelerator, state, cfg.save_total_limit)
+def train_step(run: Run) -> dict[str, Any]:
+    """One optimizer step: gradient_accumulation_steps micro-batches, clip, step, schedule."""
+    cfg, acc, model = run.cfg, run.accelerator, run.model
+    accum = cfg.gradient_accumulation_steps
+    embeddings_only = run.step < cfg.model.train_embeddings_only_steps
+    for micro in range(accum):
+        t_data = time.perf_counter()
+        batch = next(run.batches)
+        run.data_time += time.perf_counter() - t_data
+        run.replay_seen += batch.n_replay
+        ids = batch.input_ids.to(acc.device)
+        # Gradients are all-reduced only on the last micro-batch of a step (DDP no_sync).
+        sync = micro == accum - 1
+        with contextlib.nullcontext() if sync else acc.no_sync(model):
+            loss = model(input_ids=ids, labels=ids).loss
+            acc.backward(loss / accum)
+        run.loss_acc += loss.detach() / accum
+    if embeddings_only:  # first stage: everything but embed_tokens/lm_head keeps its value
+        for p in run.non_embedding_params:
+            p.grad = None
+    max_norm = cfg.optim.max_grad_norm or float("inf")
+    grad_norm = acc.clip_grad_norm_(model.parameters(), max_norm)
+    run.optimizer.step()
+    if acc.optimizer_step_was_skipped:  # fp16 overflow: GradScaler skipped the update
+        run.skipped += 1
+    else:
+        run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.step += 1
+    run.samples += run.sequences_per_step
+    run.steps_in_interval += 1
+    return {"grad_norm": grad_norm, "embeddings_only": embeddings_only}
 
-    # ---- final evaluation, model folder, report -----------------------------------------------
-    final = run_evals(model, eval_sets, cfg, accelerator)
-    for name, res in final.items():
-        logger.write({"step": step, "set": name, **res}, "eval")
-    accelerator.wait_for_everyone()
-    state_dict = accelerator.get_state_dict(model)  # gathers FSDP shards; collective, all ranks
-    if main:
-        save_final_model(accelerator.unwrap_model(model), state_dict, tokenizer, out, cfg)
-        records = read_log(logger.path)
+
+def log_progress(run: Run, stats: dict[str, Any]) -> None:
+    """One JSONL record (+ a log line on rank 0) with the means since the last one."""
+    cfg, acc = run.cfg, run.accelerator
+    dt = time.perf_counter() - run.t_interval
+    n = run.steps_in_interval
+    tok_s = n * run.sequences_per_step * run.train_split.seq_len / dt
+    rec = {
+        "step": run.step,
+        "max_steps": run.max_steps,
+        "loss": acc.reduce(run.loss_acc, reduction="mean").item() / n,
+        "lr": run.scheduler.get_last_lr()[0],
+        "grad_norm": float(stats["grad_norm"]),
+        "tokens_per_s": tok_s,
+        "mfu": mfu(tok_s, run.flops_per_token, run.peak_flops, acc.num_processes),
+        "peak_mem_gib": peak_memory_gib(acc.device),
+        "data_share": run.data_time / dt,
+        "replay_share": run.replay_seen / (n * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps),
+        "skipped_steps": run.skipped,
+        "embeddings_only": stats["embeddings_only"],
+    }
+    run.logger.write(rec)
+    if run.main:
+        log.info(format_line(rec))
+    run.loss_acc.zero_()
+    run.t_interval, run.data_time, run.steps_in_interval, run.replay_seen = time.perf_counter(), 0.0, 0, 0
+
+
+def evaluate_sets(run: Run) -> dict[str, dict[str, float]]:
+    """Loss and bits per byte on every eval set at the current step, logged as `eval` records."""
+    cfg, acc = run.cfg, run.accelerator
+    bs, cap = cfg.per_device_eval_batch_size, cfg.data.eval_max_sequences
+    results = {}
+    for name, split in run.eval_sets.items():
+        res = evaluate(run.model, iter_eval_batches(split, bs, acc.process_index, acc.num_processes, cap), acc)
+        run.logger.write({"step": run.step, "set": name, **res}, "eval")
+        if run.main:
+            log.info("eval %s step %d: loss %.4f bpb %.4f", name, run.step, res["loss"], res["bits_per_byte"])
+        results[name] = res
+    return results
+
+
+def save_checkpoint(run: Run) -> None:
+    """A resumable checkpoint of model, optimizer, schedule, RNG and data position."""
+    cfg = run.cfg
+    state = {
+        "step": run.step,
+        "samples": run.samples,
+        "skipped_steps": run.skipped,
+        "model_name_or_path": cfg.model.model_name_or_path,
+        "config_hash": config_hash(cfg.model, cfg.data, cfg.optim),
+    }
+    ckpt.save_checkpoint(
+        run.out, run.step, run.model, run.optimizer, run.scheduler, run.accelerator, state, cfg.save_total_limit
+    )
+
+
+def save_final(run: Run, final: dict[str, dict[str, float]]) -> None:
+    """The HF model folder, eval.json, loss.png and report.html (rank 0; the gather is collective)."""
+    acc, cfg, out = run.accelerator, run.cfg, run.out
+    acc.wait_for_everyone()
+    state_dict = acc.get_state_dict(run.model)  # gathers FSDP shards; collective, all ranks
+    if run.main:
+        save_final_model(acc.unwrap_model(run.model), state_dict, run.tokenizer, out, cfg.model.finetuning_type)
+        records = read_log(run.logger.path)
         history = [r for r in records if r["kind"] == "eval"]
-        write_json_atomic(out / "eval.json", {"step": step, "final": final, "history": history})
+        write_json_atomic(out / "eval.json", {"step": run.step, "final": final, "history": history})
         plot_losses(records, out / "loss.png")
         summary = {
             "base model": cfg.model.model_name_or_path,
             "finetuning": cfg.model.finetuning_type,
-            "steps": step,
-            "skipped (fp16 overflow)": skipped,
-            "vocabulary extended": resized,
+            "steps": run.step,
+            "skipped (fp16 overflow)": run.skipped,
+            "vocabulary extended": run.resized,
         }
         first = min((r["step"] for r in history), default=None)
-        start = {r["set"]: r for r in history if r["step"] == first and first != step}
+        start = {r["set"]: r for r in history if r["step"] == first and first != run.step}
         write_report(out, final, summary, start)
-    logger.close()
-    accelerator.wait_for_everyone()
-    return {"eval": final, "steps": step, "output_dir": str(out)}
+    run.logger.close()
+    acc.wait_for_everyone()
 
 
-def save_final_model(model, state_dict, tokenizer, out: Path, cfg: TrainConfig) -> None:
-    """HF folder (safetensors): adapters under adapter/ for LoRA, then the merged full model."""
-    if cfg.model.finetuning_type == "lora":
-        model.save_pretrained(out / "adapter", safe_serialization=True)
-        merged_for_saving(model).save_pretrained(out, safe_serialization=True)
-    else:
-        model.save_pretrained(out, state_dict=state_dict, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    log.info("saved model to %s", out)
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run one training job; returns {"eval": final eval, "steps", "output_dir"}."""
+    run = setup(cfg)
+    if cfg.eval_at_start and run.step == 0:
+        evaluate_sets(run)
+    run.model.train()
+    while run.step < run.max_steps:
+        stats = train_step(run)
+        if run.step % cfg.logging_steps == 0 or run.step == run.max_steps:
+            log_progress(run, stats)
+        if cfg.eval_steps and run.step % cfg.eval_steps == 0 and run.step < run.max_steps:
+            evaluate_sets(run)
+        if cfg.save_steps and run.step % cfg.save_steps == 0:
+            save_checkpoint(run)
+    final = evaluate_sets(run)
+    save_final(run, final)
+    return {"eval": final, "steps": run.step, "output_dir": str(run.out)}
 
 
 def add_cli(parser: argparse.ArgumentParser) -> None:
