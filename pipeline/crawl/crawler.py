@@ -11,11 +11,19 @@ start at least `delay` seconds apart; at most `concurrency_per_host` requests pe
 are not; redirects are followed only within the allowed hosts; loopback/private/link-local
 addresses are refused unless `allow_private_addresses`. Tibetan-first: a page whose text is less
 than `min_tibetan_share` Tibetan is kept in WARC but its links are not followed.
+
+One page, one fetch: URLs are canonicalised (tibcpt.pipeline.crawl.urls: IRIs percent-encoded, session
+and tracking parameters dropped, query sorted); meta robots / X-Robots-Tag `nofollow` and
+rel=nofollow links are not followed (`noindex` pages are archived but never become documents);
+a page naming another canonical URL, or whose text was already stored under another URL, is
+archived with WARC role `canonical_twin` / `duplicate` and its links are not followed; at most
+`max_requests_per_pattern` requests go to one URL shape. Every such request is counted as wasted.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
 import logging
 import re
@@ -41,17 +49,18 @@ from tibcpt.pipeline.crawl.fetch import (
 from tibcpt.pipeline.crawl.frontier import Frontier, Item
 from tibcpt.pipeline.crawl.options import WebOptions, crawl_dir
 from tibcpt.pipeline.crawl.parse import (
-    extract_links,
-    feed_links,
     normalize_url,
     page_text,
     parse_feed,
+    parse_page,
     parse_sitemap,
     scope_reason,
     tibetan_share,
     url_host,
 )
-from tibcpt.pipeline.crawl.warc import OPEN_SUFFIX, ROLE_HEADER, WarcSink, content_format, iter_warc, recover_open_file
+from tibcpt.pipeline.crawl.report import recover, summarize, summary_line
+from tibcpt.pipeline.crawl.urls import url_pattern
+from tibcpt.pipeline.crawl.warc import WarcSink, content_format, iter_warc
 from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.sources.registry import SourceConfig, expand_vars, load_sources, register_kind
 from tqdm import tqdm
@@ -79,13 +88,27 @@ class Crawler:
         self.exclude = [re.compile(p) for p in self.o.exclude_patterns]
         self.frontier = Frontier(folder / "frontier.sqlite")
         self.sink = WarcSink(folder, prefix=source.name, max_file_bytes=self.o.warc_file_bytes, software=self.ua)
-        self.session = requests.Session()
+        self._local = threading.local()  # one requests.Session per worker thread (not thread-safe)
         self._lock = threading.Lock()
         self._hosts: dict[str, tuple[HostGate, Any, str]] = {}  # host -> (gate, robots parser, ip)
         self._host_locks: dict[str, threading.Lock] = {}
         self.errors: Counter = Counter()
+        self.wasted: Counter = Counter()
+        """Requests whose response added nothing (duplicate, canonical twin) and skips (pattern cap)."""
+        self.requests = 0
         self.bytes = 0
         self.completed = 0
+        self.patterns: Counter = Counter(url_pattern(u) for u in self.frontier.fetched_page_urls())
+
+    @property
+    def session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = requests.Session()
+        return s
+
+    def _norm(self, url: str, base: str | None = None) -> str | None:
+        return normalize_url(url, base, self.o.strip_session_params)
 
     # ----------------------------------------------------------------------------------- decisions
 
@@ -97,40 +120,69 @@ class Crawler:
             return None
         return (url, url_host(url), depth, hops, role)
 
-    def analyze(self, item: Item, resp: Response) -> tuple[list[Child], str | None]:
-        """Out-links to enqueue and a note (why nothing was followed) for one final response."""
+    def analyze(self, item: Item, resp: Response) -> tuple[list[Child], str | None, str]:
+        """Out-links to enqueue, a note (why nothing was followed) and the WARC role for one final
+        response: the item's role, or `canonical_twin` / `duplicate` for a page not to use twice."""
         kids: list[Child | None] = []
+        role = item.role
         if 300 <= resp.status < 400 and resp.header("Location"):
-            target = normalize_url(resp.header("Location") or "", resp.url)
+            target = self._norm(resp.header("Location") or "", resp.url)
             if target is None:
-                return [], "redirect_invalid"
+                return [], "redirect_invalid", role
             if item.hops >= self.o.max_redirects:
-                return [], "too_many_redirects"
-            if scope_reason(target, self.allowed, self.include, self.exclude):
-                return [], f"redirect_{scope_reason(target, self.allowed, self.include, self.exclude)}"
-            return [(target, url_host(target), item.depth, item.hops + 1, item.role)], None
+                return [], "too_many_redirects", role
+            if reason := scope_reason(target, self.allowed, self.include, self.exclude):
+                return [], f"redirect_{reason}", role
+            return [(target, url_host(target), item.depth, item.hops + 1, item.role)], None, role
         if resp.status != 200:
-            return [], f"http_{resp.status}"
+            return [], f"http_{resp.status}", role
         if resp.truncated:
-            return [], f"truncated_{resp.truncated}"
+            return [], f"truncated_{resp.truncated}", role
         body = resp.decoded_body()
+        strip = self.o.strip_session_params
         if item.role == "sitemap":
-            pages, nested = parse_sitemap(body, resp.url)
+            pages, nested = parse_sitemap(body, resp.url, strip)
             kids += [self._child(u, item.depth, 0, "page") for u in pages]
             kids += [self._child(u, item.depth, 0, "sitemap") for u in nested]
-        elif item.role == "feed":
-            kids += [self._child(u, item.depth, 0, "page") for u in parse_feed(body, resp.url)]
-        else:
-            if content_format(resp.header("Content-Type")) != "html":
-                return [], "not_html"
-            if self.o.discover:
-                kids += [self._child(u, 0, 0, "feed") for u in feed_links(body, resp.url)]
-            share = tibetan_share(page_text(body))
-            if share < self.o.min_tibetan_share and not self.o.follow_non_tibetan:
-                return [k for k in kids if k], f"low_tibetan_{share:.2f}"
-            if item.depth < self.o.max_depth:
-                kids += [self._child(u, item.depth + 1, 0, "page") for u in extract_links(body, resp.url)]
-        return [k for k in kids if k], None
+            return [k for k in kids if k], None, role
+        if item.role == "feed":
+            kids += [self._child(u, item.depth, 0, "page") for u in parse_feed(body, resp.url, strip)]
+            return [k for k in kids if k], None, role
+        if content_format(resp.header("Content-Type")) != "html":
+            return [], "not_html", role
+        page = parse_page(body, resp.url, resp.header("X-Robots-Tag"), strip)
+        if page.nofollow_links:
+            with self._lock:
+                self.errors["link_rel_nofollow"] += page.nofollow_links
+        if (
+            self.o.respect_canonical
+            and page.canonical
+            and page.canonical != resp.url
+            and not scope_reason(page.canonical, self.allowed, self.include, self.exclude)
+        ):
+            # The site says this page is a copy of another URL: fetch that one (the frontier ignores
+            # it if already known) and use neither this page's text nor its links.
+            return (
+                [(page.canonical, url_host(page.canonical), item.depth, 0, "page")],
+                "canonical_twin",
+                "canonical_twin",
+            )
+        text = page_text(body)
+        if self.o.skip_duplicate_content:
+            key = " ".join(text.split()) or body.decode("utf-8", "replace")
+            first = self.frontier.claim_content(hashlib.sha1(key.encode()).hexdigest(), item.url)
+            if first is not None:
+                return [], "duplicate", "duplicate"
+        if self.o.discover:
+            kids += [self._child(u, 0, 0, "feed") for u in page.feeds]
+        share = tibetan_share(text)
+        if share < self.o.min_tibetan_share and not self.o.follow_non_tibetan:
+            return [k for k in kids if k], f"low_tibetan_{share:.2f}", role
+        if page.nofollow:
+            return [k for k in kids if k], "nofollow", role
+        if item.depth < self.o.max_depth:
+            kids += [self._child(u, item.depth + 1, 0, "page") for u in page.links]
+        return [k for k in kids if k], ("noindex" if page.noindex else None), role
 
     # ----------------------------------------------------------------------------------- fetching
 
@@ -147,6 +199,8 @@ class Crawler:
             text, note = "", None
             try:
                 gate.wait_turn()
+                with self._lock:
+                    self.requests += 1
                 r = fetch_once(self.session, robots_url, **self._fetch_kw(), ip=ip)
                 self.sink.write_exchange(*_record_args(r), role="robots", ip=ip)
                 if r.status == 200:
@@ -189,9 +243,22 @@ class Crawler:
                 self.errors["robots_disallowed"] += 1
             self.frontier.complete(item.url, "skipped", reason="robots_disallowed")
             return None
+        if item.role == "page" and item.hops == 0:
+            pattern = url_pattern(item.url)
+            with self._lock:
+                capped = self.patterns[pattern] >= self.o.max_requests_per_pattern
+                if capped:
+                    self.wasted["pattern_cap_skipped"] += 1
+                else:
+                    self.patterns[pattern] += 1
+            if capped:
+                self.frontier.complete(item.url, "skipped", reason="pattern_cap")
+                return None
         attempt = 0
         while True:
             gate.wait_turn()
+            with self._lock:
+                self.requests += 1
             try:
                 resp = fetch_once(self.session, item.url, **self._fetch_kw(), ip=ip)
             except FetchError as e:
@@ -218,11 +285,9 @@ class Crawler:
                     attempt += 1
                     continue
             break
-        children, note = self.analyze(item, resp)
+        children, note, role = self.analyze(item, resp)
         with self.sink.lock:  # record + "done" atomically w.r.t. rotation: see WarcSink
-            name, offset = self.sink.write_exchange(
-                *_record_args(resp), role=item.role, truncated=resp.truncated, ip=ip
-            )
+            name, offset = self.sink.write_exchange(*_record_args(resp), role=role, truncated=resp.truncated, ip=ip)
             self.frontier.complete(
                 item.url,
                 "done",
@@ -235,60 +300,25 @@ class Crawler:
             )
         with self._lock:
             self.bytes += len(resp.body)
-            if note:  # http_404, redirect_offhost, truncated_length, not_html, low_tibetan (kept, not followed)
+            if role != item.role:
+                self.wasted[role] += 1
+            elif note:  # http_404, redirect_offhost, not_html, low_tibetan, noindex (kept, not followed)
                 self.errors["low_tibetan" if note.startswith("low_tibetan") else note] += 1
         return None
 
     def _finish_failed(self, item: Item, kind: str) -> None:
         self.frontier.complete(item.url, "failed", reason=kind)
 
-    # ----------------------------------------------------------------------------------- resume
-
-    def recover(self) -> int:
-        """Finish `.open` WARC files of a killed run; mark pages whose final record made it as done."""
-        n = 0
-        for path in sorted(self.folder.glob(f"*.warc.gz{OPEN_SUFFIX}")):
-
-            def on_record(rec: Any, offset: int, path: Path = path) -> None:
-                nonlocal n
-                url = rec.rec_headers.get_header("WARC-Target-URI")
-                item = self.frontier.get(url)
-                status = int(rec.http_headers.get_statuscode() or 0) if rec.http_headers else 0
-                if item is None or self.frontier.status_of(url) != "queued":
-                    return
-                if status == 429 or status >= 500 or rec.rec_headers.get_header(ROLE_HEADER) == "robots":
-                    return  # not a final answer: refetch
-                headers = [(k, v) for k, v in rec.http_headers.headers if k.lower() != "content-encoding"]
-                resp = Response(
-                    url, status, "", headers, rec.buffered, "", [], rec.rec_headers.get_header("WARC-Truncated")
-                )
-                children, note = self.analyze(item, resp)
-                name = path.name[: -len(OPEN_SUFFIX)]
-                self.frontier.complete(
-                    url,
-                    "done",
-                    reason=note,
-                    http_status=status,
-                    warc_file=name,
-                    warc_offset=offset,
-                    n_bytes=len(resp.body),
-                    children=children,
-                )
-                n += 1
-
-            recover_open_file(path, on_record)
-        if n:
-            log.info("%s: recovered %d page(s) written before the last run stopped", self.src.name, n)
-        return n
-
     # ----------------------------------------------------------------------------------- main loop
 
     def run(self) -> dict[str, Any]:
         o = self.o
-        self.recover()
+        recover(self)
         seeds = [(u, "page") for u in o.seeds] + [(u, "sitemap") for u in o.sitemaps] + [(u, "feed") for u in o.feeds]
-        self.frontier.add([(n, url_host(n), 0, 0, r) for u, r in seeds if (n := normalize_url(u))])
+        self.frontier.add([(n, url_host(n), 0, 0, r) for u, r in seeds if (n := self._norm(u))])
+        t0 = time.monotonic()
         pages_done = self.frontier.counts().get("pages_done", 0)
+        pages_at_start = pages_done
         futures: dict[Future, Item] = {}
         per_host: Counter = Counter()
         bar = tqdm(total=o.max_pages, initial=min(pages_done, o.max_pages), desc=self.src.name, unit="page")
@@ -330,14 +360,7 @@ class Crawler:
                 wait(list(futures), timeout=0.05, return_when=FIRST_COMPLETED)
         bar.close()
         self.sink.close()
-        summary = {
-            "source": self.src.name,
-            "frontier": self.frontier.counts(),
-            "reasons": self.frontier.reasons(),
-            "errors": dict(self.errors),
-            "bytes_this_run": self.bytes,
-            "completed_this_run": self.completed,
-        }
+        summary = summarize(self, time.monotonic() - t0, pages_done - pages_at_start)
         self.frontier.close()
         write_json_atomic(self.folder / "crawl_summary.json", summary)
         return summary
@@ -354,9 +377,10 @@ def _record_args(r: Response) -> tuple:
     return (r.url, r.request_line, r.request_headers, f"{r.status} {r.reason}".strip(), r.headers, r.body)
 
 
-def crawl_source(source: SourceConfig, out: str | Path | None = None, stop_after: int | None = None) -> dict[str, Any]:
-    """Crawl (or resume) one `kind: web` source; return the summary also written to crawl_summary.json."""
-    folder = crawl_dir(source, out)
+def crawl_source(source: SourceConfig, stop_after: int | None = None) -> dict[str, Any]:
+    """Crawl (or resume) one `kind: web` source into its warc_dir (where `tibcpt corpus` reads it);
+    return the summary also written to crawl_summary.json."""
+    folder = crawl_dir(source)
     folder.mkdir(parents=True, exist_ok=True)
     return Crawler(source, folder, stop_after=stop_after).run()
 
@@ -383,7 +407,6 @@ register_kind("web", WebKind())
 def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", required=True, help="sources.yaml")
     parser.add_argument("--source", action="append", help="crawl only this source (repeatable; may be disabled)")
-    parser.add_argument("--out", default=None, help="crawl root (OUT/<name>); default each source's warc_dir")
     parser.add_argument("--max-pages", type=int, default=None, help="override max_pages for this run")
 
 
@@ -395,6 +418,7 @@ def cli(args: argparse.Namespace) -> int:
     for src in sources:
         if args.max_pages is not None:
             src.options.max_pages = args.max_pages
-        summary = crawl_source(src, args.out)
-        log.info("%s: %s", src.name, summary["frontier"])
+        s = crawl_source(src)
+        log.info("%s: %s", src.name, summary_line(s))
+        print(f"{src.name}: {summary_line(s)}")
     return 0

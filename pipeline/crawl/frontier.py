@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS urls (
 );
 CREATE INDEX IF NOT EXISTS urls_queue ON urls(status, depth, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS content (hash TEXT PRIMARY KEY, url TEXT NOT NULL);
 """
 
 
@@ -118,6 +119,22 @@ class Frontier:
                 (status, reason, http_status, warc_file, warc_offset, n_bytes, time.time(), url),
             )
             self._db.execute("COMMIT")
+
+    def claim_content(self, digest: str, url: str) -> str | None:
+        """Record that `url` holds the page text with this digest; return the URL that stored it first
+        if that is another one (the page is a duplicate), else None. Persistent, so resume keeps it."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO content(hash, url) VALUES (?, ?)", (digest, url))
+            first = self._db.execute("SELECT url FROM content WHERE hash=?", (digest,)).fetchone()[0]
+        return None if first == url else first
+
+    def fetched_page_urls(self) -> list[str]:
+        """Page URLs already requested in earlier runs (for the per-pattern cap on resume)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT url FROM urls WHERE role='page' AND status IN ('done','failed') AND http_status IS NOT NULL"
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def status_of(self, url: str) -> str | None:
         with self._lock:

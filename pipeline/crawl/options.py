@@ -17,7 +17,8 @@ class WebOptions:
     contact: str
     """URL or e-mail site owners can reach us at; goes into the User-Agent (required: good citizenship)."""
     warc_dir: str = ""
-    """Crawl folder (WARC files + frontier.sqlite), relative to sources.yaml; default out/crawl/<name>."""
+    """Crawl folder (WARC files + frontier.sqlite), relative to sources.yaml; default out/crawl/<name>.
+    `tibcpt crawl` writes there and `tibcpt corpus` reads there: the one place a crawl lives."""
     allowed_hosts: list[str] = field(default_factory=list)
     """host or host:port patterns (fnmatch, e.g. '*.tibet.cn'); default: the seeds' hosts."""
     include_patterns: list[str] = field(default_factory=list)
@@ -62,6 +63,20 @@ class WebOptions:
     """Allow loopback/private/link-local targets (tests, intranet mirrors)."""
     warc_file_bytes: int = 100_000_000
     """Rotate WARC files at this size (Common Crawl uses ~1 GB; 100 MB keeps resume scans short)."""
+    strip_session_params: bool = True
+    """Drop session-id and tracking query parameters and sort the query (tibcpt.pipeline.crawl.urls),
+    so `?PHPSESSID=...` and `?utm_source=...` variants are one URL."""
+    respect_canonical: bool = True
+    """A page whose <link rel=canonical> names another in-scope URL is archived as a `canonical_twin`
+    (not a corpus document, links not followed) and the canonical URL is queued instead."""
+    skip_duplicate_content: bool = True
+    """A page whose main text was already stored under another URL is archived as `duplicate`
+    (not a corpus document, links not followed): mirrors, print views, session variants."""
+    max_requests_per_pattern: int = 2000
+    """Requests per URL shape (host + path with digits as N + query keys; see urls.url_pattern);
+    further URLs of that shape are skipped as `pattern_cap`. Stops calendar and faceted-search traps.
+    2000: twice the default max_pages, so on an ordinary crawl only a trap reaches it; raise it with
+    max_pages for archives whose articles all share one shape (/N/N/cN_N.html)."""
 
     def __post_init__(self) -> None:
         if not self.seeds and not self.sitemaps and not self.feeds:
@@ -78,7 +93,7 @@ class WebOptions:
                     re.compile(p)
                 except re.error as e:
                     raise ValueError(f"{key}: bad regex {p!r}: {e}") from e
-        for key in ("max_pages", "max_bytes", "concurrency_per_host", "concurrency"):
+        for key in ("max_pages", "max_bytes", "concurrency_per_host", "concurrency", "max_requests_per_pattern"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}: must be >= 1")
         for key in ("max_depth", "retries", "max_redirects"):
@@ -93,8 +108,7 @@ class WebOptions:
             raise ValueError("min_tibetan_share: must be in [0, 1]")
 
 
-def crawl_dir(source: SourceConfig, out: str | Path | None = None) -> Path:
-    """Where a web source's WARC files and frontier live: OUT/<name> if given, else its warc_dir."""
-    if out is not None:
-        return Path(out) / source.name
+def crawl_dir(source: SourceConfig) -> Path:
+    """Where a web source's WARC files and frontier live, for `tibcpt crawl` and `tibcpt corpus`
+    alike: its warc_dir (relative to sources.yaml), default out/crawl/<name>."""
     return source.resolve_path(source.options.warc_dir or f"out/crawl/{source.name}")

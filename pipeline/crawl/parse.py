@@ -4,38 +4,19 @@ and feed entries, and the Tibetan share that decides whether a page's links are 
 from __future__ import annotations
 
 import fnmatch
+import gzip
+import io
 import re
 import unicodedata
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
 import trafilatura
+from tibcpt.pipeline.crawl.urls import normalize_url
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_SKIP_SCHEMES = ("mailto:", "javascript:", "tel:", "data:", "#")
-
-
-def normalize_url(url: str, base: str | None = None) -> str | None:
-    """Absolute http(s) URL without fragment, lower-case scheme/host, no default port; else None."""
-    url = url.strip()
-    if not url or url.lower().startswith(_SKIP_SCHEMES):
-        return None
-    if base:
-        url = urljoin(base, url)
-    try:
-        p = urlsplit(url)
-        port = p.port
-    except ValueError:
-        return None
-    scheme = p.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not p.hostname:
-        return None
-    host = p.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"  # IPv6 literal
-    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, p.path or "/", p.query, ""))
+__all__ = ["normalize_url", "url_host", "scope_reason", "parse_page", "parse_sitemap", "parse_feed", "tibetan_share"]
 
 
 def url_host(url: str) -> str:
@@ -65,28 +46,92 @@ def _html_tree(html: bytes) -> lxml.html.HtmlElement | None:
         return None
 
 
-def extract_links(html: bytes, base_url: str) -> list[str]:
-    """Normalised out-links (a/area href) in document order, without duplicates; honours <base>."""
+@dataclass
+class PageInfo:
+    """What the crawler needs from one HTML page, from a single parse."""
+
+    links: list[str] = field(default_factory=list)
+    """Normalised out-links (a/area href) in document order, no duplicates, none marked rel=nofollow."""
+    feeds: list[str] = field(default_factory=list)
+    """RSS/Atom feeds advertised with <link rel="alternate" type="application/rss+xml">."""
+    canonical: str | None = None
+    """<link rel="canonical"> target, normalised."""
+    noindex: bool = False
+    nofollow: bool = False
+    nofollow_links: int = 0
+    """Links skipped for rel=nofollow."""
+
+
+_DIRECTIVES = ("all", "noindex", "nofollow", "none", "noarchive", "nosnippet", "unavailable_after", "max-")
+_SCOPED = re.compile(r"^\s*([A-Za-z][\w-]*)\s*:\s*(.*)$")
+
+
+def robots_directives(meta_contents: list[str], x_robots_tag: str | None) -> tuple[bool, bool]:
+    """(noindex, nofollow) from <meta name="robots"> contents and an X-Robots-Tag header value.
+
+    Google's robots meta spec: `none` = noindex + nofollow; a header value may be scoped to one
+    crawler (`otherbot: noindex`): scoped to another bot, it does not apply to us."""
+    values = list(meta_contents)
+    if x_robots_tag:
+        m = _SCOPED.match(x_robots_tag)
+        if m and not m.group(1).lower().startswith(_DIRECTIVES):
+            if m.group(1).lower() == "tibcpt":
+                values.append(m.group(2))
+        else:
+            values.append(x_robots_tag)
+    tokens = {t.strip().lower() for v in values for t in v.split(",")}
+    return ("noindex" in tokens or "none" in tokens), ("nofollow" in tokens or "none" in tokens)
+
+
+_META_TAG = re.compile(rb"<meta\b[^>]*>", re.I)
+_ATTR = re.compile(rb"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+
+
+def meta_robots(html: bytes) -> list[str]:
+    """Contents of <meta name="robots"> / <meta name="tibcpt"> tags in the first 64 KiB (the head),
+    found with a regex: the corpus reader runs this on every archived page without a full parse."""
+    out = []
+    for tag in _META_TAG.findall(html[:65536]):
+        attrs = {m[0].lower(): (m[1] or m[2] or m[3]) for m in _ATTR.findall(tag)}
+        if attrs.get(b"name", b"").strip().lower() in (b"robots", b"tibcpt"):
+            out.append(attrs.get(b"content", b"").decode("utf-8", "replace"))
+    return out
+
+
+def is_noindex(html: bytes, x_robots_tag: str | None) -> bool:
+    """True if the page asks not to be indexed (meta robots or X-Robots-Tag): it stays in the WARC
+    archive, but never becomes a corpus document."""
+    return robots_directives(meta_robots(html), x_robots_tag)[0]
+
+
+def parse_page(html: bytes, base_url: str, x_robots_tag: str | None = None, strip_params: bool = True) -> PageInfo:
+    """Links, feeds, canonical URL and robots directives of one HTML page; honours <base>."""
+    info = PageInfo()
     tree = _html_tree(html)
+    info.noindex, info.nofollow = robots_directives(meta_robots(html), x_robots_tag)
     if tree is None:
-        return []
-    base = tree.xpath("string(//base/@href)") or base_url
-    base = urljoin(base_url, base)
+        return info
+    base = urljoin(base_url, tree.xpath("string(//base/@href)") or base_url)
     out: dict[str, None] = {}
-    for href in tree.xpath("//a/@href | //area/@href"):
-        u = normalize_url(str(href), base)
+    for a in tree.xpath("//a[@href] | //area[@href]"):
+        if "nofollow" in (a.get("rel") or "").lower().split():
+            info.nofollow_links += 1
+            continue
+        u = normalize_url(str(a.get("href")), base, strip_params)
         if u:
             out.setdefault(u, None)
-    return list(out)
-
-
-def feed_links(html: bytes, base_url: str) -> list[str]:
-    """RSS/Atom feeds a page advertises with <link rel="alternate" type="application/rss+xml">."""
-    tree = _html_tree(html)
-    if tree is None:
-        return []
+    info.links = list(out)
     hrefs = tree.xpath("//link[contains(@rel,'alternate')][contains(@type,'rss') or contains(@type,'atom')]/@href")
-    return [u for u in (normalize_url(str(h), base_url) for h in hrefs) if u]
+    info.feeds = [u for u in (normalize_url(str(h), base_url, strip_params) for h in hrefs) if u]
+    canon = tree.xpath("//head/link[translate(@rel,'CANOICL','canoicl')='canonical']/@href")
+    if canon:
+        info.canonical = normalize_url(str(canon[0]), base, strip_params)
+    return info
+
+
+def extract_links(html: bytes, base_url: str) -> list[str]:
+    """Normalised out-links of a page (see `parse_page`)."""
+    return parse_page(html, base_url).links
 
 
 def _xml_root(data: bytes) -> lxml.etree._Element | None:
@@ -97,22 +142,38 @@ def _xml_root(data: bytes) -> lxml.etree._Element | None:
         return None
 
 
+SITEMAP_MAX_BYTES = 50 * 1024 * 1024
+"""sitemaps.org protocol: a sitemap file is at most 50 MB uncompressed; more is a gzip bomb or junk."""
+
+
+def gunzip_sitemap(data: bytes) -> bytes:
+    """Unpack a gzipped sitemap (`.xml.gz` served as application/x-gzip, i.e. the file itself is
+    gzip, not a Content-Encoding), capped at SITEMAP_MAX_BYTES; other bytes are returned as they are."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            return gz.read(SITEMAP_MAX_BYTES)
+    except (OSError, EOFError):
+        return b""
+
+
 # Hand-rolled rather than trafilatura.sitemaps / trafilatura.feeds: those validate every link with
 # courlan, which rejects IP-literal hosts and explicit ports (so the loopback test site and intranet
 # mirrors yield nothing) and silently drops cross-domain links; our own scope check decides instead.
-def parse_sitemap(data: bytes, base_url: str) -> tuple[list[str], list[str]]:
-    """(page URLs, nested sitemap URLs) of a sitemap or sitemap index (any namespace)."""
-    root = _xml_root(data)
+def parse_sitemap(data: bytes, base_url: str, strip_params: bool = True) -> tuple[list[str], list[str]]:
+    """(page URLs, nested sitemap URLs) of a sitemap or sitemap index (any namespace, gzipped or not)."""
+    root = _xml_root(gunzip_sitemap(data))
     if root is None:
         return [], []
-    locs = [normalize_url(str(t).strip(), base_url) for t in root.xpath("//*[local-name()='loc']/text()")]
+    locs = [normalize_url(str(t).strip(), base_url, strip_params) for t in root.xpath("//*[local-name()='loc']/text()")]
     locs = [u for u in locs if u]
     if lxml.etree.QName(root).localname == "sitemapindex":
         return [], locs
     return locs, []
 
 
-def parse_feed(data: bytes, base_url: str) -> list[str]:
+def parse_feed(data: bytes, base_url: str, strip_params: bool = True) -> list[str]:
     """Entry links of an RSS 2.0 (<item><link>) or Atom (<entry><link href>) feed."""
     root = _xml_root(data)
     if root is None:
@@ -121,7 +182,7 @@ def parse_feed(data: bytes, base_url: str) -> list[str]:
     raw += root.xpath("//*[local-name()='entry']/*[local-name()='link'][not(@rel) or @rel='alternate']/@href")
     out: dict[str, None] = {}
     for r in raw:
-        u = normalize_url(str(r), base_url)
+        u = normalize_url(str(r), base_url, strip_params)
         if u:
             out.setdefault(u, None)
     return list(out)

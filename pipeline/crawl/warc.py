@@ -8,7 +8,9 @@ uses that to mark pages done whose record was written but whose frontier row was
 
 Reading: `iter_warc(path, source)` yields one `RawDoc` per HTTP 200 response record with a
 supported content type and one `Rejection` for every other response record (non-200, non-text,
-truncated, crawl bookkeeping such as robots.txt), so nothing is dropped silently.
+truncated, crawl bookkeeping such as robots.txt, pages marked noindex by meta robots or
+X-Robots-Tag, and pages the crawler archived as `duplicate` or `canonical_twin`), so nothing is
+dropped silently.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tibcpt.pipeline.crawl.parse import is_noindex
 from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.sources.registry import SourceConfig, register_kind
 from warcio.archiveiterator import ArchiveIterator
@@ -35,7 +38,8 @@ from warcio.warcwriter import WARCWriter
 log = logging.getLogger(__name__)
 
 ROLE_HEADER = "WARC-Tibcpt-Role"
-"""Extension WARC header: `page`, `robots`, `sitemap` or `feed` (only pages become documents)."""
+"""Extension WARC header: `page`, `robots`, `sitemap`, `feed`, or for a page the crawler will not
+use twice `duplicate` / `canonical_twin` (only `page` records become documents)."""
 
 OPEN_SUFFIX = ".open"
 
@@ -260,6 +264,8 @@ def _record_to_doc(rec: ArcWarcRecord, body: bytes, source: str, warc_file: str,
     meta["content_type"] = ctype
     if fmt is None:
         return reject("warc_non_html", f"{url} ({ctype})")
+    if fmt == "html" and rec.http_headers is not None and is_noindex(body, rec.http_headers.get_header("X-Robots-Tag")):
+        return reject("robots_noindex")  # archived, but the site asked for it not to be used
     charset = content_charset(ctype)
     if charset:
         meta["charset"] = charset
