@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 RawFormat = Literal["txt", "html", "pdf", "text"]
 """txt: bytes to decode; html/pdf: bytes to extract; text: already-decoded str (jsonl/parquet)."""
@@ -91,25 +94,38 @@ class StageStats:
         )
 
 
-class Stage:
-    """A pipeline step over a batch of documents (datatrove's shape).
+class Stage(Generic[In, Out]):
+    """A pipeline step over a batch (datatrove's shape): `In` items -> `Out` items, drops counted by reason.
 
-    Subclasses set `name` and implement `process`; dropped documents are appended to `rejects`
-    with a reason and counted in `stats.dropped[reason]` via `self.reject`.
+    Ingest (work items -> RawDoc), extract (RawDoc -> Document) and the text stages (Document ->
+    Document) all have this shape, so the runner drives one list of stages and every count of the
+    manifest comes from `__call__` here. Subclasses set `name` and implement `process`; dropped
+    documents are appended to `rejects` with a reason and counted in `stats.dropped[reason]`
+    (via `self.reject` or `self.drop`).
     """
 
     name: str = "stage"
 
-    def process(self, docs: list[Document], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
+    def process(self, docs: list[In], stats: StageStats, rejects: list[Rejection]) -> list[Out]:
         raise NotImplementedError
 
-    def reject(self, doc: Document, reason: str, stats: StageStats, rejects: list[Rejection], detail: str = "") -> None:
-        stats.dropped[reason] += 1
-        rejects.append(Rejection(doc.id, doc.source, self.name, reason, detail, doc.text, dict(doc.meta)))
+    def count_in(self, items: list[In], out: list[Out], n_rejected: int) -> int:
+        """Documents that entered: one per input item, except for stages whose items are not
+        documents (ingest reads a file into many documents and counts what it read)."""
+        return len(items)
 
-    def __call__(self, docs: list[Document], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
-        stats.docs_in += len(docs)
+    def reject(self, doc: Document, reason: str, stats: StageStats, rejects: list[Rejection], detail: str = "") -> None:
+        self.drop(Rejection(doc.id, doc.source, self.name, reason, detail, doc.text, dict(doc.meta)), stats, rejects)
+
+    def drop(self, rejection: Rejection, stats: StageStats, rejects: list[Rejection]) -> None:
+        """Record a rejection built elsewhere (a source kind's unreadable input, extract's result)."""
+        stats.dropped[rejection.reason] += 1
+        rejects.append(rejection)
+
+    def __call__(self, docs: list[In], stats: StageStats, rejects: list[Rejection]) -> list[Out]:
+        n_before = len(rejects)
         out = self.process(docs, stats, rejects)
+        stats.docs_in += self.count_in(docs, out, len(rejects) - n_before)
         stats.docs_out += len(out)
-        stats.bytes_out += sum(len(d.text.encode("utf-8")) for d in out)
+        stats.bytes_out += sum(len(d.text.encode("utf-8")) for d in out if isinstance(d, Document))
         return out

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from tibcpt.pipeline.document import Document, Rejection
 from tibcpt.pipeline.sources.registry import SourceConfig
 
-from tibcpt.io import atomic_path
+from tibcpt.shards import write_table
 
 DOC_SCHEMA = pa.schema(
     [
@@ -65,9 +65,7 @@ def _str_or_none(v: object) -> str | None:
 
 
 def write_docs(path: Path, docs: list[Document], src: SourceConfig) -> None:
-    table = pa.Table.from_pylist([doc_row(d, src) for d in docs], schema=DOC_SCHEMA)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    write_table(path, pa.Table.from_pylist([doc_row(d, src) for d in docs], schema=DOC_SCHEMA))
 
 
 def rejection_row(r: Rejection) -> dict:
@@ -75,9 +73,7 @@ def rejection_row(r: Rejection) -> dict:
 
 
 def write_rejections(path: Path, rejects: list[Rejection]) -> None:
-    table = pa.Table.from_pylist([rejection_row(r) for r in rejects], schema=REJECT_SCHEMA)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    write_table(path, pa.Table.from_pylist([rejection_row(r) for r in rejects], schema=REJECT_SCHEMA))
 
 
 def iter_rows(path: Path, columns: list[str] | None = None, batch_size: int = 1000) -> Iterator[dict]:

@@ -25,9 +25,9 @@ from typing import Any
 from tibcpt.pipeline.corpus import parts as corpus_io
 from tibcpt.pipeline.corpus.config import TEXT_MODULES, CorpusConfig, code_hash
 from tibcpt.pipeline.corpus.write import run_dedup_phase, run_write_phase
-from tibcpt.pipeline.document import Document, Rejection, StageStats
-from tibcpt.pipeline.extract.extractor import extract
-from tibcpt.pipeline.sources.registry import SourceConfig, get_kind, load_sources
+from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
+from tibcpt.pipeline.extract.extractor import Extractor
+from tibcpt.pipeline.sources.registry import Ingest, SourceConfig, get_kind, load_sources
 from tibcpt.pipeline.text.filters import QualityFilter
 from tibcpt.pipeline.text.normalize import Normalizer
 from tibcpt.pipeline.text.segment import Segmenter
@@ -36,10 +36,9 @@ from tqdm import tqdm
 from tibcpt import __version__
 from tibcpt.config import ConfigError, config_hash, load_config, to_dict
 from tibcpt.io import write_json_atomic
+from tibcpt.shards import index_of, part_name, reject_name, stats_name
 
 log = logging.getLogger(__name__)
-
-TEXT_STAGES = ("ingest", "extract", "normalize", "segment", "filter")
 
 
 # ----------------------------------------------------------------------------- phase 1: text
@@ -53,8 +52,16 @@ class TextTask:
     """Config + input hash; a finished task with the same key is skipped."""
 
     @property
+    def part_path(self) -> Path:
+        return self.out_dir / part_name(self.task_index)
+
+    @property
+    def reject_path(self) -> Path:
+        return self.out_dir / reject_name(self.task_index)
+
+    @property
     def stats_path(self) -> Path:
-        return self.out_dir / f"stats-{self.task_index:05d}.json"
+        return self.out_dir / stats_name(self.task_index)
 
     def done(self) -> bool:
         if not self.stats_path.exists():
@@ -74,6 +81,7 @@ def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
         cfg=cfg,
         sources=sources,
         stages=[
+            Extractor(cfg.extract),
             Normalizer(cfg.normalize),
             Segmenter(cfg.segment),
             # Genre lets the filter exempt formulaic canonical text from web repetition thresholds.
@@ -82,41 +90,22 @@ def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
     )
 
 
+def text_stages(src: SourceConfig) -> list[Stage]:
+    """ingest -> extract -> normalize -> segment -> filter, for one source's work items."""
+    return [Ingest(src), *_WORKER["stages"]]
+
+
 def _run_text_task(task: TextTask) -> dict[str, Any]:
-    cfg: CorpusConfig = _WORKER["cfg"]
     src: SourceConfig = _WORKER["sources"][task.source_index]
-    kind = get_kind(src.kind)
-    stats = {s: StageStats() for s in TEXT_STAGES}
+    stages = text_stages(src)
+    stats = {stage.name: StageStats() for stage in stages}
     rejects: list[Rejection] = []
-    docs: list[Document] = []
-    for item in task.items:
-        try:
-            raws = list(kind.read_item(src, item))
-        except Exception as e:  # one unreadable item must not stop a days-long run
-            raws = [Rejection(str(item), src.name, "ingest", "read_error", f"{type(e).__name__}: {e}")]
-        for raw in raws:
-            stats["ingest"].docs_in += 1
-            if isinstance(raw, Rejection):
-                stats["ingest"].dropped[raw.reason] += 1
-                rejects.append(raw)
-                continue
-            stats["ingest"].docs_out += 1
-            stats["extract"].docs_in += 1
-            try:
-                res = extract(raw, cfg.extract, stats["extract"])
-            except Exception as e:
-                res = Rejection(raw.id, raw.source, "extract", "extract_error", f"{type(e).__name__}: {e}")
-            if isinstance(res, Rejection):
-                stats["extract"].dropped[res.reason] += 1
-                rejects.append(res)
-                continue
-            stats["extract"].docs_out += 1
-            stats["extract"].bytes_out += len(res.text.encode("utf-8"))
-            docs.append(res)
-    for stage in _WORKER["stages"]:
-        docs = stage(docs, stats[stage.name], rejects)
-    corpus_io.write_docs(task.out_dir / f"part-{task.task_index:05d}.parquet", docs, src)
-    corpus_io.write_rejections(task.out_dir / f"reject-{task.task_index:05d}.parquet", rejects)
+    batch: list[Any] = list(task.items)
+    for stage in stages:  # every count of the manifest's text stages is taken here, by Stage.__call__
+        batch = stage(batch, stats[stage.name], rejects)
+    docs: list[Document] = batch
+    corpus_io.write_docs(task.part_path, docs, src)
+    corpus_io.write_rejections(task.reject_path, rejects)
     result = {
         "key": task.key,
         "source": src.name,
@@ -204,9 +193,9 @@ def run_text_phase(
         d = work / "text" / src.name
         if d.exists():
             wanted = {t.task_index for t in tasks if t.out_dir == d}
-            for p in d.glob("*-*.*"):
-                idx = p.stem.rsplit("-", 1)[-1]
-                if idx.isdigit() and int(idx) not in wanted:
+            for p in d.iterdir():
+                idx = index_of(p.name)
+                if idx is not None and idx not in wanted:
                     p.unlink()
     todo = [t for t in tasks if not t.done()]
     log.info("text phase: %d tasks (%d already done, resuming)", len(tasks), len(tasks) - len(todo))

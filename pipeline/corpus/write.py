@@ -20,13 +20,14 @@ from tibcpt.pipeline.corpus.report import write_report
 from tibcpt.pipeline.dedup.decontaminate import decontaminate as decon
 from tibcpt.pipeline.dedup.exact import exact_duplicates
 from tibcpt.pipeline.dedup.near import near_dedup
-from tibcpt.pipeline.document import StageStats
+from tibcpt.pipeline.document import Rejection, StageStats
 from tibcpt.pipeline.sources.registry import SourceConfig
 from tqdm import tqdm
 
 from tibcpt import __version__
 from tibcpt.config import config_hash, to_dict
-from tibcpt.io import atomic_path, write_json_atomic
+from tibcpt.io import write_json_atomic
+from tibcpt.shards import DATA, MANIFEST, REJECTED, SHARD_GLOB, ParquetFileWriter, ShardWriter, write_table
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ REMOVED_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("stag
 def _parts(results: list[dict]) -> list[Path]:
     """Kept-document parts in deterministic order (source order, then task order)."""
     ordered = sorted(results, key=lambda r: (r["task"].source_index, r["task"].task_index))
-    return [r["task"].out_dir / f"part-{r['task'].task_index:05d}.parquet" for r in ordered]
+    return [r["task"].part_path for r in ordered]
 
 
 def _iter_docs(results: list[dict], columns: list[str]) -> Iterator[dict]:
@@ -144,34 +145,24 @@ def run_dedup_phase(
         "near": near_info,
         "decontaminate": decon_info,
     }
-    table = pa.Table.from_pylist(list(removed.values()), schema=REMOVED_SCHEMA)
-    with atomic_path(removed_path) as tmp:
-        pq.write_table(table, tmp)
+    write_table(removed_path, pa.Table.from_pylist(list(removed.values()), schema=REMOVED_SCHEMA), "snappy")
     write_json_atomic(info_path, info)  # written last: marks the phase complete
     return removed, info
 
 
-class _ShardWriter:
-    """Rolls Parquet shards at a target size; each shard is written to a temp name, then renamed."""
+class _CorpusShards:
+    """Kept rows -> `data/shard-*.parquet` (tibcpt.shards.ShardWriter): row groups of `row_group_docs`
+    documents, a new shard once `shard_bytes` of text are in the current one."""
 
     def __init__(self, folder: Path, cfg: Any) -> None:
-        self.folder, self.cfg = folder, cfg
+        self.cfg = cfg
+        self.writer = ShardWriter(folder, DOC_SCHEMA, cfg.compression)
         self.shards: list[dict] = []
         self._rows: list[dict] = []
         self._bytes = 0
-        self._writer: pq.ParquetWriter | None = None
-        self._tmp: Path | None = None
-        self._cm: Any = None
         self._count = 0
 
     def add(self, row: dict) -> None:
-        if self._writer is None:
-            name = self.folder / f"shard-{len(self.shards):05d}.parquet"
-            self._cm = atomic_path(name)
-            self._tmp = self._cm.__enter__()
-            comp = None if self.cfg.compression == "none" else self.cfg.compression
-            self._writer = pq.ParquetWriter(self._tmp, DOC_SCHEMA, compression=comp)
-            self._name = name
         self._rows.append(row)
         self._bytes += row["n_bytes"]
         self._count += 1
@@ -182,17 +173,15 @@ class _ShardWriter:
 
     def _flush_rows(self) -> None:
         if self._rows:
-            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=DOC_SCHEMA))
+            self.writer.write(pa.Table.from_pylist(self._rows, schema=DOC_SCHEMA))
             self._rows = []
 
     def _close_shard(self) -> None:
-        if self._writer is None:
-            return
         self._flush_rows()
-        self._writer.close()
-        self._cm.__exit__(None, None, None)
-        self.shards.append({"path": f"data/{self._name.name}", "docs": self._count, "bytes": self._bytes})
-        self._writer, self._bytes, self._count = None, 0, 0
+        path = self.writer.close_shard()
+        if path is not None:
+            self.shards.append({"path": f"{DATA}/{path.name}", "docs": self._count, "bytes": self._bytes})
+        self._bytes, self._count = 0, 0
 
     def close(self) -> list[dict]:
         self._close_shard()
@@ -208,13 +197,11 @@ def run_write_phase(
     dedup_info: dict[str, Any],
     t0: float,
 ) -> dict[str, Any]:
-    data = out / "data"
+    data = out / DATA
     data.mkdir(parents=True, exist_ok=True)
-    writer = _ShardWriter(data, cfg.write)
+    writer = _CorpusShards(data, cfg.write)
     per_source: dict[str, dict[str, Any]] = defaultdict(lambda: {"docs_out": 0, "bytes": 0, "syllables": 0})
-    rej_path = out / "rejected.parquet"
-    with atomic_path(rej_path) as rej_tmp:
-        rej_writer = pq.ParquetWriter(rej_tmp, REJECT_SCHEMA, compression="zstd")
+    with ParquetFileWriter(out / REJECTED, REJECT_SCHEMA) as rej_writer:
         n_rejected = 0
         for part in tqdm(_parts(results), desc="write", unit="part"):
             keep, drop = [], []
@@ -223,7 +210,7 @@ def run_write_phase(
                 if r is None:
                     keep.append(row)
                 else:
-                    drop.append({**r, "text": row["text"][:20_000]})
+                    drop.append({**r, "text": row["text"][: Rejection.MAX_TEXT]})
             for row in keep:
                 writer.add(row)
                 s = per_source[row["source"]]
@@ -231,18 +218,16 @@ def run_write_phase(
                 s["bytes"] += row["n_bytes"]
                 s["syllables"] += row["n_syllables"]
             if drop:
-                rej_writer.write_table(pa.Table.from_pylist(drop, schema=REJECT_SCHEMA))
+                rej_writer.write(pa.Table.from_pylist(drop, schema=REJECT_SCHEMA))
                 n_rejected += len(drop)
         for r in sorted(results, key=lambda r: (r["task"].source_index, r["task"].task_index)):
-            rp = r["task"].out_dir / f"reject-{r['task'].task_index:05d}.parquet"
-            t = pq.read_table(rp)
+            t = pq.read_table(r["task"].reject_path)
             if t.num_rows:
-                rej_writer.write_table(t)
+                rej_writer.write(t)
                 n_rejected += t.num_rows
-        rej_writer.close()
     shards = writer.close()
     keep_names = {Path(s["path"]).name for s in shards}
-    for stale in data.glob("shard-*.parquet"):
+    for stale in data.glob(SHARD_GLOB):
         if stale.name not in keep_names:
             stale.unlink()
 
@@ -251,7 +236,7 @@ def run_write_phase(
         write_report(out, manifest)
     except Exception as e:  # a plotting problem must never lose a finished corpus
         log.warning("corpus report not written: %s", e)
-    write_json_atomic(out / "manifest.json", manifest)
+    write_json_atomic(out / MANIFEST, manifest)
     return manifest
 
 
@@ -311,5 +296,5 @@ def _manifest(sources, cfg, results, removed, dedup_info, per_source, shards, n_
         },
         "dedup": dedup_info,
         "shards": shards,
-        "rejected_file": "rejected.parquet",
+        "rejected_file": REJECTED,
     }

@@ -9,8 +9,8 @@
 - text: already decoded by ingest (jsonl/parquet records, e-text sections); passes through.
 
 `extract()` records only the stage's extra counters in `stats.extra` (undecodable_bytes,
-pdf_pages, pdf_spaces_repaired): the caller counts docs in/out, bytes and drops by reason, as the
-runner does and as `Extractor` does for a batch.
+pdf_pages, pdf_spaces_repaired); `Extractor`, the stage the runner drives, counts docs in/out,
+bytes and drops by reason through `Stage.__call__`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import charset_normalizer
 import lxml.html
 import pypdfium2 as pdfium
 import trafilatura
-from tibcpt.pipeline.document import Document, RawDoc, Rejection, StageStats
+from tibcpt.pipeline.document import Document, RawDoc, Rejection, Stage, StageStats
 from tibcpt.pipeline.extract.pdf import pdf_pages, pua_share, repair_pdf_spaces
 
 log = logging.getLogger(__name__)
@@ -302,27 +302,20 @@ def extract(raw: RawDoc, cfg: ExtractConfig, stats: StageStats) -> Document | Re
     return Document(raw.id, text, raw.source, meta)
 
 
-class Extractor:
-    """Batch wrapper: RawDocs -> Documents, rejections appended to `rejects` (ingest rejections pass)."""
+class Extractor(Stage[RawDoc, Document]):
+    """The extract `Stage`: RawDocs -> Documents; the runner's `Stage.__call__` counts docs in/out and bytes."""
 
     name = STAGE
 
     def __init__(self, cfg: ExtractConfig | None = None) -> None:
         self.cfg = cfg or ExtractConfig()
 
-    def __call__(self, raws: list[RawDoc | Rejection], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
+    def process(self, raws: list[RawDoc], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
         out: list[Document] = []
         for raw in raws:
-            if isinstance(raw, Rejection):
-                rejects.append(raw)
-                continue
-            stats.docs_in += 1
             res = extract(raw, self.cfg, stats)
             if isinstance(res, Rejection):
-                stats.dropped[res.reason] += 1
-                rejects.append(res)
+                self.drop(res, stats, rejects)
             else:
-                stats.docs_out += 1
-                stats.bytes_out += len(res.text.encode("utf-8"))
                 out.append(res)
         return out

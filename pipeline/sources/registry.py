@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tibcpt.pipeline.document import RawDoc, Rejection
+from tibcpt.pipeline.document import RawDoc, Rejection, Stage, StageStats
 
 from tibcpt.config import ConfigError, from_dict, load_yaml
 
@@ -168,3 +168,34 @@ def load_sources(path: str | Path, only: list[str] | None = None) -> list[Source
         if missing:
             raise ConfigError(f"{path}: no source named {sorted(missing)}")
     return out
+
+
+class Ingest(Stage[Any, RawDoc]):
+    """The ingest `Stage`: a source's work items (files, WARC files, ...) -> RawDocs.
+
+    Unreadable input is a Rejection from the kind, or (if the kind raises) `read_error`: one bad item
+    must not stop a days-long run. Documents in = documents read (kept + rejected), not items.
+    """
+
+    name = "ingest"
+
+    def __init__(self, source: SourceConfig) -> None:
+        self.source = source
+        self.kind = get_kind(source.kind)
+
+    def process(self, items: list[Any], stats: StageStats, rejects: list[Rejection]) -> list[RawDoc]:
+        out: list[RawDoc] = []
+        for item in items:
+            try:
+                raws = list(self.kind.read_item(self.source, item))
+            except Exception as e:  # noqa: BLE001 - recorded as a rejection with the error
+                raws = [Rejection(str(item), self.source.name, self.name, "read_error", f"{type(e).__name__}: {e}")]
+            for raw in raws:
+                if isinstance(raw, Rejection):
+                    self.drop(raw, stats, rejects)
+                else:
+                    out.append(raw)
+        return out
+
+    def count_in(self, items: list[Any], out: list[RawDoc], n_rejected: int) -> int:
+        return len(out) + n_rejected

@@ -36,7 +36,8 @@ from tibcpt.pipeline.tokens.tokenizer import corpus_files, files_sha256, id_frac
 from tqdm import tqdm
 
 from tibcpt.config import config_hash, load_config, to_dict
-from tibcpt.io import atomic_path, write_json_atomic
+from tibcpt.io import write_json_atomic
+from tibcpt.shards import shard_name, write_table
 
 log = logging.getLogger(__name__)
 
@@ -295,10 +296,8 @@ def pack(
             while rows >= cfg.rows_per_shard or (final and rows):
                 table = pa.concat_tables(pending[split])
                 take = min(rows, cfg.rows_per_shard)
-                name = f"{split}/shard-{len(stats[split]['shards']):05d}.parquet"
-                (stage / split).mkdir(exist_ok=True)
-                with atomic_path(stage / name) as tmp:
-                    pq.write_table(table.slice(0, take), tmp, compression=cfg.compression, row_group_size=1024)
+                name = f"{split}/{shard_name(len(stats[split]['shards']))}"
+                write_table(stage / name, table.slice(0, take), cfg.compression, row_group_size=1024)
                 stats[split]["shards"].append(name)
                 pending[split] = [table.slice(take)] if take < rows else []
                 rows -= take

@@ -324,12 +324,11 @@ def test_reading_boxes_full_width_heading_kept_first() -> None:
     assert reading_boxes(segs[1:5], 600) is None
 
 
-def test_extractor_batch_passes_ingest_rejections() -> None:
-    rej = Rejection("t/bad", "t", "ingest", "bad_json", "x")
-    raws = [RawDoc("t/a", "t", paragraphs(1)[0].encode(), "txt"), RawDoc("t/b", "t", b"", "txt"), rej]
+def test_extractor_stage_counts_and_rejects_by_reason() -> None:
+    raws = [RawDoc("t/a", "t", paragraphs(1)[0].encode(), "txt"), RawDoc("t/b", "t", b"", "txt")]
     stats, rejects = StageStats(), []
     out = Extractor()(raws, stats, rejects)
     assert [d.id for d in out] == ["t/a"]
-    assert [(r.id, r.reason) for r in rejects] == [("t/b", "empty"), ("t/bad", "bad_json")]
+    assert [(r.id, r.stage, r.reason) for r in rejects] == [("t/b", "extract", "empty")]
     assert stats.docs_in == 2 and stats.docs_out == 1 and stats.dropped == {"empty": 1}
     assert stats.bytes_out == len(out[0].text.encode())
