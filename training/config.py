@@ -48,7 +48,13 @@ class ModelConfig:
     attn_implementation: str | None = "sdpa"
     """transformers attention backend (sdpa, eager, flash_attention_2 where installed)."""
     compile: bool = False
-    """torch.compile the model after finetuning setup (GPU runs)."""
+    """Regional torch.compile: each decoder layer, one shared graph, static shapes, cached on disk
+    (training/parallelize.py; GPU runs). Evaluation and generation run eagerly, never recompile."""
+    kernels: Literal["auto", "liger", "none"] = "auto"
+    """Fused kernels (training/kernels.py): auto = liger-kernel where it is installed and CUDA runs,
+    else plain PyTorch; liger = required (error otherwise); none = plain PyTorch."""
+    compile_cache_dir: str | None = None
+    """Inductor's on-disk compile cache (null = torch's default, /tmp/torchinductor_$USER)."""
 
     def __post_init__(self) -> None:
         if not self.model_name_or_path:
@@ -63,6 +69,8 @@ class ModelConfig:
             raise ValueError("lora_target: must name at least one module")
         if self.train_embeddings_only_steps < 0:
             raise ValueError("train_embeddings_only_steps: must be >= 0")
+        if self.kernels not in ("auto", "liger", "none"):
+            raise ValueError(f"kernels: must be auto, liger or none, got {self.kernels!r}")
 
 
 @dataclass

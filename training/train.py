@@ -54,6 +54,7 @@ from tibcpt.training.model import (
     resize_embeddings_mean,
 )
 from tibcpt.training.optim import build_optimizer, total_steps
+from tibcpt.training.parallelize import speed_up, to_device
 
 from tibcpt.config import ConfigError, config_hash, to_dict
 from tibcpt.io import write_json_atomic
@@ -106,8 +107,8 @@ def prepare_model(model, cfg: TrainConfig, accelerator, vocab_size: int) -> Prep
     1. grow the vocabulary to the shard tokenizer's (mean-initialised rows);
     2. choose what trains (`model.finetuning_type`: full / freeze / LoRA adapters);
     3. the optimizer over the trainable parameters (before any wrapper, as FSDP needs);
-    4. accelerate's wrappers (DDP / FSDP / mixed precision) for model and optimizer together;
-    5. `torch.compile` when `model.compile`.
+    4. fused kernels and regional `torch.compile` (parallelize.py; `model.kernels`, `model.compile`);
+    5. accelerate's wrappers (DDP / FSDP / mixed precision) for model and optimizer together.
     """
     cuda = accelerator.device.type == "cuda"
     resized = resize_embeddings_mean(model, vocab_size)
@@ -117,9 +118,8 @@ def prepare_model(model, cfg: TrainConfig, accelerator, vocab_size: int) -> Prep
     if cfg.model.train_embeddings_only_steps and not any(model.get_parameter(n).requires_grad for n in emb_names):
         raise ValueError("model.train_embeddings_only_steps: the embeddings are frozen in this finetuning_type")
     optimizer = build_optimizer(model, cfg, cuda)
+    speed_up(model, cfg.model.kernels, cfg.model.compile, cfg.model.compile_cache_dir)
     model, optimizer = accelerator.prepare(model, optimizer)
-    if cfg.model.compile:
-        model = torch.compile(model)
     return PreparedModel(model, optimizer, resized, non_emb)
 
 
@@ -268,11 +268,11 @@ def train_step(run: Run) -> dict[str, Any]:
         batch = next(run.batches)
         run.data_time += time.perf_counter() - t_data
         run.replay_seen += batch.n_replay
-        ids = batch.input_ids.to(acc.device)
+        ids = to_device(batch.input_ids, acc.device)
         # Gradients are all-reduced only on the last micro-batch of a step (DDP no_sync).
         sync = micro == accum - 1
         with contextlib.nullcontext() if sync else acc.no_sync(model):
-            loss = model(input_ids=ids, labels=ids).loss
+            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
             acc.backward(loss / accum)
         run.loss_acc += loss.detach() / accum
     if embeddings_only:  # first stage: everything but embed_tokens/lm_head keeps its value

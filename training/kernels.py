@@ -1,0 +1,92 @@
+"""Fused GPU kernels for Llama-family models: liger-kernel swapped into an already loaded model.
+
+Why: with a 135M model and the extended 68,857-token vocabulary, the output layer and the loss
+dominate a step. transformers computes bf16 logits for the whole batch, upcasts them to fp32 and
+keeps both for backward (16 x 2048 x 68,857 x 6 bytes = 13.5 GB per micro-batch). liger-kernel's
+fused linear cross-entropy (Hsu et al. 2024, "Liger Kernel", arXiv:2410.10989) computes the loss
+and its gradient chunk by chunk and never materialises the logits. Its RMSNorm, SwiGLU and RoPE
+kernels fuse the elementwise work of each decoder layer.
+
+liger-kernel is Triton, so it runs only on CUDA; it is an optional dependency (`pip install
+'tibcpt[gpu]'`). On CPU, or where it is not installed, `apply_kernels` leaves the model as it is
+and says why: the loss is the same function either way (tests/training/test_kernels.py).
+
+Which kernels: under regional torch.compile (parallelize.py) inductor already fuses RMSNorm,
+SwiGLU and RoPE inside the compiled decoder block, so only the fused linear cross-entropy (which
+sits outside the block) is swapped in; eager runs get all four. bench/train_speed.py measures both
+choices (bench/results/train_speed.json).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import torch
+
+log = logging.getLogger(__name__)
+
+KernelsMode = Literal["auto", "liger", "none"]
+KERNELS_MODES = ("auto", "liger", "none")
+
+# liger's apply_liger_kernel_to_<model> keyword for each kernel.
+ALL_KERNELS = ("fused_linear_cross_entropy", "rms_norm", "swiglu", "rope")
+
+
+def base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model under a peft wrapper (or the model itself)."""
+    get = getattr(model, "get_base_model", None)
+    return get() if callable(get) else model
+
+
+def liger_unavailable(model: torch.nn.Module) -> str | None:
+    """Why liger-kernel cannot be used for `model` here, or None when it can."""
+    if not torch.cuda.is_available():
+        return "no CUDA device (liger-kernel's kernels are Triton, GPU only)"
+    try:
+        from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
+    except ImportError as e:
+        return f"liger-kernel is not installed ({e}; pip install 'tibcpt[gpu]')"
+    model_type = getattr(getattr(base_model(model), "config", None), "model_type", None)
+    if model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
+        return f"liger-kernel has no kernels for model_type {model_type!r}"
+    return None
+
+
+def kernel_set(compiled: bool) -> tuple[str, ...]:
+    """The liger kernels to use: all four in eager mode, only the loss under regional compile."""
+    return ("fused_linear_cross_entropy",) if compiled else ALL_KERNELS
+
+
+def apply_kernels(
+    model: torch.nn.Module, mode: KernelsMode, compiled: bool, kernels: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
+    """Swap liger's fused kernels into `model` (in place); returns the kernels applied.
+
+    mode `auto` applies them where they can run and otherwise logs why not; `liger` raises
+    ValueError instead; `none` applies nothing. `kernels` overrides `kernel_set(compiled)`.
+    The patch goes to the transformers model under any peft wrapper. liger's RoPE replaces the
+    function of transformers' modeling module, so it holds for every model of that family in the
+    process (the bench runs each variant in its own process for that reason).
+    """
+    if mode not in KERNELS_MODES:
+        raise ValueError(f"model.kernels: must be one of {KERNELS_MODES}, got {mode!r}")
+    if mode == "none":
+        return ()
+    reason = liger_unavailable(model)
+    if reason is not None:
+        if mode == "liger":
+            raise ValueError(f"model.kernels: liger was requested but {reason}")
+        log.info("model.kernels=auto: plain PyTorch kernels (%s)", reason)
+        return ()
+    from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
+    chosen = kernel_set(compiled) if kernels is None else tuple(kernels)
+    unknown = [k for k in chosen if k not in ALL_KERNELS]
+    if unknown:
+        raise ValueError(f"kernels: unknown {unknown}; known: {ALL_KERNELS}")
+    # Every flag is passed explicitly: liger's defaults differ per model family.
+    flags = {k: k in chosen for k in ALL_KERNELS}
+    _apply_liger_kernel_to_instance(model=base_model(model), cross_entropy=False, **flags)
+    log.info("liger-kernel: %s", ", ".join(chosen))
+    return chosen
