@@ -12,7 +12,7 @@ import logging
 import sys
 
 from tibcpt import __version__
-from tibcpt.config import ConfigError
+from tibcpt.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("tibcpt.pipeline.corpus.runner", "sources.yaml -> clean Tibetan text shards + manifest"),
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(rest)
     try:
         return int(module.cli(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as e:  # user errors: one line, no traceback
+    except UserError as e:  # ConfigError, InputError: one line, no traceback; anything else is a bug
         print(f"tibcpt {name}: error: {e}", file=sys.stderr)
         return 2
 

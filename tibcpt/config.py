@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tibcpt.errors import ConfigError
+
+__all__ = ["ConfigError", "apply_overrides", "config_hash", "from_dict", "load_config", "load_yaml", "to_dict"]
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A config file or override is wrong; the message names the key."""
 
 
 def _is_optional(tp: Any) -> tuple[bool, Any]:
@@ -108,22 +108,62 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     except ConfigError:
         raise
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{prefix or cls.__name__}: {e}") from e
+        raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {e}") from e
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested mapping, in place."""
+def _field_type(cls: Any, parts: list[str]) -> Any:
+    """The declared type of dotted field `parts` in dataclass `cls`, or None where unknown."""
+    tp: Any = cls
+    for p in parts:
+        tp = _is_optional(tp)[1]
+        if not dataclasses.is_dataclass(tp):
+            return None
+        hints = typing.get_type_hints(tp)
+        if p not in hints:
+            return None
+        tp = hints[p]
+    return tp
+
+
+def _is_str_type(tp: Any) -> bool:
+    tp = _is_optional(tp)[1]
+    if tp is str:
+        return True
+    return typing.get_origin(tp) is typing.Literal and all(isinstance(a, str) for a in typing.get_args(tp))
+
+
+def parse_override(item: str, cls: Any = None) -> tuple[list[str], Any]:
+    """`a.b=value` -> (["a", "b"], value). The value is read as YAML, except for a field declared as
+    a string (or a Literal of strings), which takes the text as written: YAML 1.1 would turn
+    `mixed_precision=no` into false and `name=1e3` into a number."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.sub=value")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override {item!r}: empty key")
+    tp = _field_type(cls, parts) if cls is not None else None
+    if raw == "" or (tp is not None and _is_str_type(tp)):
+        if raw.strip() in ("null", "~") and _is_optional(tp)[0]:
+            return parts, None
+        return parts, raw
+    try:
+        return parts, yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"override {key}: value {raw!r} is not valid YAML ({first})") from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], cls: Any = None) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides to a nested mapping, in place (values typed as `parse_override`)."""
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key.sub=value")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
+        parts, value = parse_override(item, cls)
         node = data
         for p in parts[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {key}: {p} is not a mapping")
-        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+                raise ConfigError(f"override {'.'.join(parts)}: {p} is not a mapping")
+        node[parts[-1]] = value
     return data
 
 
@@ -132,10 +172,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        with p.open(encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML: {e}") from e
+        raise ConfigError(f"{p}: invalid YAML: {e}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -146,8 +191,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
     """Load `cls` from an optional YAML file plus dotted overrides."""
     data = load_yaml(path) if path else {}
-    apply_overrides(data, overrides or [])
-    return from_dict(cls, data)
+    apply_overrides(data, overrides or [], cls)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as e:
+        # Name where the bad value came from: the file, the command line, or both.
+        where = f"{path}" if path else ""
+        if overrides:
+            where += (" + " if where else "") + "command-line overrides"
+        raise ConfigError(f"{where}: {e}" if where else str(e)) from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

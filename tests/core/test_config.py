@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -99,3 +100,37 @@ def test_every_shipped_config_loads_strictly():
         for cls in matched:
             load_config(cls, f)
     assert unchecked == [], "every config file must be loaded by some test"
+
+
+@dataclass
+class Precision:
+    mixed_precision: str = "bf16"
+    mode: Literal["yes", "no", "auto"] = "auto"
+    steps: int = 1
+    note: str | None = None
+
+
+def test_overrides_are_parsed_against_the_field_type(tmp_path):
+    """`mixed_precision=no` stays the string "no" (YAML 1.1 would read false); numbers stay numbers."""
+    cfg = load_config(Precision, None, ["mixed_precision=no", "mode=no", "steps=3", "note=null"])
+    assert cfg == Precision(mixed_precision="no", mode="no", steps=3, note=None)
+    assert load_config(Precision, None, ["note=1e3"]).note == "1e3"
+
+
+def test_bad_override_value_is_one_config_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"override inner\.names: value '\[1,' is not valid YAML"):
+        load_config(Outer, None, ["inner.names=[1,"])
+
+
+def test_non_utf8_yaml_is_a_config_error_naming_the_file(tmp_path):
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes("steps: 3  # réglé\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8"):
+        load_config(Outer, p)
+
+
+def test_post_init_error_names_the_file_and_key(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("inner:\n  rate: 2\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: inner: rate must be in \[0, 1\]"):
+        load_config(Outer, p)
