@@ -95,6 +95,17 @@ SHAD_VARIANTS = {
 # --- rule 9: invisible, space and control characters ----------------------------------------
 INVISIBLE = "\ufeff\u200b\u2060\u180e\u034f"
 """BOM (anywhere), ZWSP, word joiner, Mongolian vowel separator, CGJ (NORMALIZATION.md 9)."""
+SOFT_HYPHEN = "\u00ad"
+"""A line-break hint (category Cf), invisible unless a line breaks there: word processors and PDF
+producers leave it inside words. Removed everywhere (rule 9's "other control characters")."""
+JOINERS = "\u200c\u200d"
+"""ZWNJ and ZWJ. Tibetan shaping uses neither (Unicode ch. 13.4 lists no joiner behaviour for the
+script), so beside Tibetan text, a space or a text edge they only split strings that look equal
+(dedup, tokenizer). Between two characters of another script they are kept: ZWNJ is orthographic in
+Persian and Indic scripts and ZWJ builds emoji sequences (UAX #51)."""
+# A run of joiners next to Tibetan, whitespace or an edge. Whole runs: removing one joiner of a run
+# must not expose another to a different context, or a second pass would change the text.
+_JOINER_RE = re.compile(f"(?<=[\u0f00-\u0fff\\s])[{JOINERS}]+|^[{JOINERS}]+|[{JOINERS}]+(?=[\u0f00-\u0fff\\s]|$)", re.M)
 # Bidi and other format controls: invisible, never meaningful in Tibetan (category Cf).
 FORMAT_CONTROLS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069"
 SPACES = "\t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
@@ -158,7 +169,9 @@ def _space_shads(m: re.Match[str]) -> str:
 
 # 8. spaces between a syllable and a shad: removed, but a final ཀ/ག/ཤ (± vowel) keeps one space,
 # the orthographic stand-in for the first shad (botok shad_spacing; NORMALIZATION.md 8).
-_SPACE_BEFORE_SHAD_RE = re.compile(f"(?<=[{LETTERS}]) +(?=\u0f0d)")
+# The syllable may end in a combining mark outside 0F40-0FBC (tsa-phru 0F39, 0F35/0F37, yar/mar
+# tshes 0F3E/0F3F, 0FC6): "ཅ༹ །" must lose its space now, not after rule 6 has made it "ཙ །".
+_SPACE_BEFORE_SHAD_RE = re.compile(f"(?<=[{LETTERS}\u0f35\u0f37\u0f39\u0f3e\u0f3f\u0fc6]) +(?=\u0f0d)")
 _KA_GA_SHA_END_RE = re.compile(f"[\u0f40\u0f42\u0f64][{VOWELS}]*$")
 # 8. tsheg before a shad: removed except after ང ± vowel (botok tsheg_before_shad), where it is
 # added if missing (botok nga_tsheg_shad).
@@ -185,7 +198,7 @@ def _tsheg_before_shad(m: re.Match[str]) -> str:
 def _build_table(cfg: NormalizeConfig) -> dict[str, str]:
     table: dict[str, str] = {}
     if cfg.whitespace:
-        table.update(dict.fromkeys(INVISIBLE + FORMAT_CONTROLS + CONTROLS, ""))
+        table.update(dict.fromkeys(INVISIBLE + SOFT_HYPHEN + FORMAT_CONTROLS + CONTROLS, ""))
         table.update(dict.fromkeys(SPACES, " "))
         table.update(dict.fromkeys(NEWLINES, "\n"))
     if cfg.decompose:
@@ -217,6 +230,9 @@ class TextNormalizer:
             # character up in a dict (~8 MB/s); mapped characters are rare (>100 MB/s).
             text = self.map_re.sub(lambda m: self.table[m.group()], text)
         if cfg.whitespace:
+            # After the table: a control removed there can no longer stand between a joiner and
+            # the Tibetan letter that makes it removable (idempotence).
+            text = _JOINER_RE.sub("", text)
             text = _SPACE_RUN_RE.sub(" ", text)
             text = _LINE_EDGE_RE.sub("\n", text)
         if cfg.botok_punctuation:
