@@ -12,11 +12,14 @@ import json
 import logging
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tibcpt.config import ConfigError
+from tibcpt.errors import InputError
 from tibcpt.io import write_text_atomic
+from tibcpt.shards import DATA, MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +35,27 @@ def dataset_license(licenses: list[str]) -> str:
     return "other"
 
 
+def restricted_sources(manifest: dict[str, Any]) -> dict[str, str]:
+    """Sources whose license is unknown or non-commercial: {name: license}. Publishing them needs
+    `--allow-restricted-licenses`, and the card says so."""
+    return {
+        n: s["license"]
+        for n, s in manifest["sources"].items()
+        if s["license"] == "unknown" or any(m in s["license"] for m in _NC)
+    }
+
+
 def dataset_card(manifest: dict[str, Any], repo_id: str) -> str:
     srcs = manifest["sources"]
     t = manifest["totals"]
     lic = dataset_license([s["license"] for s in srcs.values()])
     nc = any(any(m in s["license"] for m in _NC) for s in srcs.values())
+    unknown = sorted(n for n, s in srcs.items() if s["license"] == "unknown")
+    warn = (
+        f"**Warning: the license of {', '.join(unknown)} is unknown; check the terms before using that text.**"
+        if unknown
+        else ""
+    )
     rows = "\n".join(
         f"| {n} | {s['genre']} | {s['license']} | {s['docs_out']} | {s['syllables']} | {s['bytes'] / 1e6:.2f} |"
         for n, s in srcs.items()
@@ -68,6 +87,7 @@ Clean Tibetan text built with tibcpt {manifest["tool"]["version"]}
 
 Each row keeps its source's license in the `license` column; use the data under the terms of each.
 {"**Some sources are non-commercial (NC): the dataset as a whole is for non-commercial use only.**" if nc else ""}
+{warn}
 
 | source | genre | license | documents | syllables | MB |
 |---|---|---|---|---|---|
@@ -121,32 +141,98 @@ Sampling defaults used by `tibcpt generate`: top_k 30, top_p 0.85, temperature 0
 """
 
 
-def stage_dataset(corpus: Path, staging: Path, repo_id: str) -> Path:
-    mpath = corpus / "manifest.json"
-    if not mpath.is_file():
-        raise ConfigError(f"{corpus}: no manifest.json (run `tibcpt corpus` first)")
-    manifest = json.loads(mpath.read_text())
+MARKER = ".tibcpt-staging.json"
+"""Written into every staging folder publish creates: the files it wrote. Only such a folder, holding
+only those files, is ever replaced; anything else at the staging path is refused, never deleted."""
+
+
+def check_staging(staging: Path, source: Path) -> None:
+    """Refuse a staging folder that overlaps the folder being published or that publish did not create."""
+    s, p = staging.resolve(), source.resolve()
+    if s == p or p.is_relative_to(s) or s.is_relative_to(p):
+        raise InputError(f"--staging {staging} overlaps --path {source}; choose a folder outside it")
+    if not staging.exists():
+        return
+    if not staging.is_dir():
+        raise InputError(f"--staging {staging} exists and is not a folder")
+    present = {q.relative_to(staging).as_posix() for q in staging.rglob("*") if not q.is_dir()}
+    if not present:
+        return
+    marker = staging / MARKER
+    if not marker.is_file():
+        raise InputError(
+            f"--staging {staging} exists and was not created by tibcpt publish; it is left untouched: "
+            "choose another folder or remove it yourself"
+        )
+    try:
+        ours = set(json.loads(marker.read_text(encoding="utf-8"))["files"]) | {MARKER}
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{marker}: unreadable ({e}); remove {staging} yourself") from None
+    foreign = sorted(present - ours)
+    if foreign:
+        raise InputError(
+            f"--staging {staging} holds files tibcpt publish did not write ({foreign[0]}"
+            f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}); it is left untouched"
+        )
+
+
+def _swap_in(build: Path, staging: Path) -> None:
+    """Replace `staging` (checked by `check_staging`: absent, empty or ours) with the finished `build`."""
+    files = sorted(q.relative_to(build).as_posix() for q in build.rglob("*") if q.is_file())
+    (build / MARKER).write_text(json.dumps({"files": files}, indent=1) + "\n", encoding="utf-8")
     if staging.exists():
-        shutil.rmtree(staging)
-    (staging / "data").mkdir(parents=True)
-    for s in manifest["shards"]:
-        shutil.copy2(corpus / s["path"], staging / s["path"])
-    shutil.copy2(mpath, staging / "manifest.json")
-    write_text_atomic(staging / "README.md", dataset_card(manifest, repo_id))
+        old = staging.with_name(f".tmp-old-{staging.name}-{os.getpid()}")
+        os.replace(staging, old)
+        os.replace(build, staging)
+        shutil.rmtree(old)  # only a folder check_staging proved ours
+    else:
+        os.replace(build, staging)
+
+
+def _stage(source: Path, staging: Path, fill: Callable[[Path], None]) -> Path:
+    check_staging(staging, source)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".tmp-{staging.name}-", dir=staging.parent))
+    try:
+        fill(build)
+        _swap_in(build, staging)
+    finally:
+        if build.exists():
+            shutil.rmtree(build)  # our own temp folder
     return staging
+
+
+def stage_dataset(corpus: Path, staging: Path, repo_id: str) -> Path:
+    mpath = corpus / MANIFEST
+    if not mpath.is_file():
+        raise InputError(f"{corpus}: no {MANIFEST} (run `tibcpt corpus` first)")
+    manifest = json.loads(mpath.read_text())
+
+    def fill(build: Path) -> None:
+        (build / DATA).mkdir(parents=True)
+        for s in manifest["shards"]:
+            shutil.copy2(corpus / s["path"], build / s["path"])
+        shutil.copy2(mpath, build / MANIFEST)
+        write_text_atomic(build / "README.md", dataset_card(manifest, repo_id))
+
+    return _stage(corpus, staging, fill)
 
 
 def stage_model(model_dir: Path, staging: Path, repo_id: str) -> Path:
     if not (model_dir / "config.json").is_file():
-        raise ConfigError(f"{model_dir}: not a model folder (no config.json)")
-    if staging.exists():
-        shutil.rmtree(staging)
-    skip = {"optimizer.pt", "scheduler.pt", "rng_state.pt"}
-    shutil.copytree(
-        model_dir, staging, ignore=lambda d, names: [n for n in names if n in skip or n.startswith("checkpoint-")]
-    )
-    write_text_atomic(staging / "README.md", model_card(model_dir, repo_id))
-    return staging
+        raise InputError(f"{model_dir}: not a model folder (no config.json)")
+    skip = {"optimizer.pt", "scheduler.pt", "rng_state.pt", "checkpoints"}
+
+    def fill(build: Path) -> None:
+        shutil.copytree(
+            model_dir,
+            build,
+            dirs_exist_ok=True,
+            ignore=lambda d, names: [n for n in names if n in skip or n.startswith("checkpoint-")],
+        )
+        write_text_atomic(build / "README.md", model_card(model_dir, repo_id))
+
+    return _stage(model_dir, staging, fill)
 
 
 def upload(staging: Path, repo_id: str, repo_type: str, private: bool) -> str:
@@ -166,6 +252,11 @@ def add_cli(p: argparse.ArgumentParser) -> None:
     p.add_argument("--staging", default=None, help="where to assemble the repo (default: <path>/../hub-<what>)")
     p.add_argument("--private", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="assemble the repo folder and card, upload nothing")
+    p.add_argument(
+        "--allow-restricted-licenses",
+        action="store_true",
+        help="upload a dataset with sources under an unknown or non-commercial license (the card warns)",
+    )
 
 
 def cli(args: argparse.Namespace) -> int:
@@ -173,10 +264,20 @@ def cli(args: argparse.Namespace) -> int:
     staging = Path(args.staging) if args.staging else path.parent / f"hub-{args.what}"
     if args.what == "dataset":
         stage_dataset(path, staging, args.repo_id)
+        restricted = restricted_sources(json.loads((staging / MANIFEST).read_text()))
     else:
         stage_model(path, staging, args.repo_id)
+        restricted = {}
     print(f"staged {args.what} repository in {staging}")
+    if restricted:
+        listed = ", ".join(f"{n} ({lic})" for n, lic in sorted(restricted.items()))
+        log.warning("sources under an unknown or non-commercial license: %s", listed)
     if args.dry_run:
         return 0
+    if restricted and not args.allow_restricted_licenses:
+        raise InputError(
+            f"not uploading: {listed} are under an unknown or non-commercial license; "
+            "pass --allow-restricted-licenses once you have checked the terms"
+        )
     print(f"uploaded: {upload(staging, args.repo_id, args.what, args.private)}")
     return 0
