@@ -29,6 +29,8 @@ from tibcpt.training.kernels import apply_kernels, base_model
 
 log = logging.getLogger(__name__)
 
+COMPILE_BACKEND = "inductor"
+
 
 def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
     """The repeated decoder blocks (`model.layers` of a Llama-family causal LM, under any peft wrapper)."""
@@ -66,14 +68,18 @@ def set_compile_cache(cache_dir: str | None) -> str:
     return inductor_cache_dir()
 
 
-def compile_layers(model: torch.nn.Module) -> int:
-    """Compile every decoder layer's forward in place for training; returns the number of layers."""
+def compile_layers(model: torch.nn.Module, backend: str | None = None) -> int:
+    """Compile every decoder layer's forward in place for training; returns the number of layers.
+
+    `backend` is torch.compile's, default COMPILE_BACKEND (tests use "aot_eager": the same graphs
+    without code generation, seconds on a CPU)."""
+    backend = backend or COMPILE_BACKEND
     layers = decoder_layers(model)
     for layer in layers:
         if isinstance(layer.__dict__.get("forward"), TrainingCompiled):
             continue  # already compiled (e.g. speed_up called twice)
         eager = layer.forward
-        layer.forward = TrainingCompiled(eager, torch.compile(eager, dynamic=False))
+        layer.forward = TrainingCompiled(eager, torch.compile(eager, backend=backend, dynamic=False))
     return len(layers)
 
 

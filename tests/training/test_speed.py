@@ -1,0 +1,182 @@
+"""Fused kernels and regional compilation (training/kernels.py, training/parallelize.py, issue 11).
+
+CPU (CI) covers the fallback and the compiled graph structure; the liger test itself needs CUDA
+and liger-kernel and is skipped with that reason elsewhere (it runs in bench/train_speed.py's GPU call).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+import pytest
+import torch
+from conftest import make_tiny_model
+from tibcpt.training.kernels import apply_kernels, liger_unavailable
+from tibcpt.training.parallelize import TrainingCompiled, compile_layers, decoder_layers, speed_up, to_device
+
+
+def tiny(tmp_path, layers: int = 3, tie: bool = True):
+    from transformers import AutoModelForCausalLM
+
+    path = make_tiny_model(tmp_path / "m", vocab_size=300, tie=tie, layers=layers)
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+
+
+def batch(seed: int = 0, shape=(2, 32)) -> torch.Tensor:
+    return torch.randint(0, 300, shape, generator=torch.Generator().manual_seed(seed))
+
+
+def loss_and_grads(model, ids):
+    model.zero_grad(set_to_none=True)
+    loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_auto_falls_back_with_a_reason_and_the_loss_is_unchanged(tmp_path, caplog):
+    model = tiny(tmp_path)
+    reason = liger_unavailable(model)
+    if reason is None:
+        pytest.skip("liger-kernel runs here; the fallback path is for CPU / not installed")
+    ids = batch()
+    before = model(input_ids=ids, labels=ids).loss
+    with caplog.at_level("INFO"):
+        assert apply_kernels(model, "auto", compiled=False) == ()
+    assert reason in caplog.text
+    assert "forward" not in model.__dict__  # nothing swapped in
+    assert torch.equal(model(input_ids=ids, labels=ids).loss, before)
+    with pytest.raises(ValueError, match="model.kernels: liger was requested but"):
+        apply_kernels(model, "liger", compiled=False)
+    assert apply_kernels(model, "none", compiled=False) == ()
+    with pytest.raises(ValueError, match="must be one of"):
+        apply_kernels(model, "triton", compiled=False)
+
+
+def test_missing_liger_is_named_even_with_a_gpu(tmp_path, monkeypatch):
+    model = tiny(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers.monkey_patch", None)  # import fails
+    assert "liger-kernel is not installed" in liger_unavailable(model)
+    with pytest.raises(ValueError, match="pip install 'tibcpt\\[gpu\\]'"):
+        apply_kernels(model, "liger", compiled=False)
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="liger-kernel's kernels are Triton and need a CUDA GPU (none here)"
+)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_liger_model_computes_the_eager_loss_and_gradients(tmp_path, monkeypatch, compiled):
+    pytest.importorskip("liger_kernel", reason="liger-kernel is not installed (pip install 'tibcpt[gpu]')")
+    from transformers.models.llama import modeling_llama
+
+    # liger patches transformers' module globals: restore them after the test.
+    for name in ("apply_rotary_pos_emb", "LlamaRMSNorm", "LlamaMLP"):
+        monkeypatch.setattr(modeling_llama, name, getattr(modeling_llama, name))
+    ref = tiny(tmp_path).cuda()
+    fused = copy.deepcopy(ref)
+    ids = batch().cuda()
+    ref_loss, ref_grads = loss_and_grads(ref, ids)
+    applied = apply_kernels(fused, "liger", compiled=compiled)
+    assert "fused_linear_cross_entropy" in applied and (len(applied) == 1) == compiled
+    loss, grads = loss_and_grads(fused, ids)
+    assert torch.allclose(loss, ref_loss, rtol=1e-4, atol=1e-5)
+    assert grads.keys() == ref_grads.keys()
+    for n, g in grads.items():
+        rel = (g - ref_grads[n]).norm() / ref_grads[n].norm()
+        assert rel < 1e-3, (n, rel)
+
+
+def test_regional_compile_one_graph_same_loss_eager_under_no_grad(tmp_path):
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    ref = tiny(tmp_path, layers=3)
+    model = copy.deepcopy(ref)
+    torch._dynamo.reset()
+    counters.clear()
+    assert compile_layers(model, backend="aot_eager") == 3
+    assert all(isinstance(layer.__dict__["forward"], TrainingCompiled) for layer in decoder_layers(model))
+    assert list(model.state_dict()) == list(ref.state_dict())  # no _orig_mod. prefixes in checkpoints
+    ids = batch()
+    ref_loss, ref_grads = loss_and_grads(ref, ids)
+    loss, grads = loss_and_grads(model, ids)
+    assert torch.allclose(loss, ref_loss, rtol=1e-5)
+    for n, g in grads.items():
+        assert torch.allclose(g, ref_grads[n], rtol=1e-4, atol=1e-6), n
+    # The three layers share one graph: compile time is one layer's.
+    assert counters["stats"]["unique_graphs"] == 1
+    loss_and_grads(model, batch(1))  # new values, same shape: no recompilation
+    assert counters["stats"]["unique_graphs"] == 1
+    # Evaluation (no_grad) runs eagerly, at any batch size: nothing new is compiled.
+    with torch.no_grad():
+        out = model(input_ids=batch(2, shape=(5, 17))).logits
+        expect = ref(input_ids=batch(2, shape=(5, 17))).logits
+    assert torch.allclose(out, expect, atol=1e-5)
+    assert counters["stats"]["unique_graphs"] == 1
+    compile_layers(model, backend="aot_eager")  # idempotent: does not wrap twice
+    assert isinstance(decoder_layers(model)[0].__dict__["forward"].eager, type(ref.model.layers[0].forward))
+
+
+def test_speed_up_without_compile_or_gpu_leaves_the_model_alone(tmp_path):
+    model = tiny(tmp_path)
+    info = speed_up(model, "auto", compile=False)
+    if liger_unavailable(model) is not None:
+        assert info == {"kernels": [], "compiled_layers": 0}
+    assert all("forward" not in layer.__dict__ for layer in decoder_layers(model))
+    t = batch()
+    assert to_device(t, torch.device("cpu")) is t
+
+
+def test_no_decoder_layers_is_a_clear_error():
+    with pytest.raises(ValueError, match="no decoder layers"):
+        compile_layers(torch.nn.Linear(2, 2))
+
+
+def test_trainer_with_compile_matches_eager_and_resumes(assets, tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    from tibcpt.training import parallelize
+    from tibcpt.training.checkpoint import checkpoint_dir
+    from tibcpt.training.config import load_train_config
+    from tibcpt.training.train import train
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(parallelize, "COMPILE_BACKEND", "aot_eager")  # inductor's C++ build is minutes on 2 cores
+
+    def run(out, *extra):
+        base = [
+            f"model.model_name_or_path={assets['model']}",
+            f"data.shards={assets['tibetan']}",
+            f"output_dir={out}",
+            "data.eval_max_sequences=16",
+            "tensorboard=false",
+            "max_steps=6",
+            "logging_steps=1",
+            "eval_steps=0",
+            "save_steps=3",
+        ]
+        cfg = load_train_config(Path(__file__).resolve().parents[2] / "configs/train/tiny-cpu.yaml", base + list(extra))
+        train(cfg)
+        recs = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+        return [r["loss"] for r in recs if r["kind"] == "train"], json.loads((out / "eval.json").read_text())
+
+    eager_losses, eager_eval = run(tmp_path / "eager")
+    torch._dynamo.reset()
+    counters.clear()
+    losses, ev = run(tmp_path / "compiled", "model.compile=true")
+    assert losses == pytest.approx(eager_losses, rel=1e-4)
+    assert ev["final"]["tibetan"]["loss"] == pytest.approx(eager_eval["final"]["tibetan"]["loss"], rel=1e-4)
+    # Two evaluations (start, end) at another batch size compiled nothing: one graph in all.
+    assert counters["stats"]["unique_graphs"] == 1
+    # The saved model has plain parameter names.
+    from safetensors.torch import load_file
+
+    assert set(load_file(str(tmp_path / "compiled" / "model.safetensors"))) == set(
+        load_file(str(tmp_path / "eager" / "model.safetensors"))
+    )
+    # Resume a compiled run from its step-3 checkpoint: the same last three losses.
+    step3 = checkpoint_dir(tmp_path / "compiled", 3)
+    resumed, _ = run(tmp_path / "resumed", "model.compile=true", f"resume_from_checkpoint={step3}")
+    assert len(resumed) == 3 and resumed == pytest.approx(losses[-3:], rel=1e-4)
