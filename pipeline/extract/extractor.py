@@ -3,8 +3,9 @@
 - txt: BOM sniffing (UTF-8, UTF-16 LE/BE, UTF-32), then strict UTF-8; bytes that are not UTF-8 are
   counted and replaced with U+FFFD; too many of them means a wrong encoding or a binary file.
 - html: we decode the bytes ourselves (UTF-8 first, trusted over a declared charset that often lies
-  on Tibetan sites), then trafilatura extracts the main text and title/date metadata; headline and
-  link-list pages are rejected as `index_page`.
+  on Tibetan sites), then trafilatura extracts the main text and title/date metadata; listing and
+  teaser pages (news lists, tag/category pages, paginated indexes) are rejected as `index_page` by
+  `tibcpt.pipeline.extract.listing`, which also drops related-news teasers from articles.
 - pdf: pypdfium2 with Tibetan repairs (see `tibcpt.pipeline.extract.pdf`).
 - text: already decoded by ingest (jsonl/parquet records, e-text sections); passes through.
 
@@ -21,11 +22,11 @@ import re
 from dataclasses import dataclass
 
 import charset_normalizer
-import lxml.html
 import pypdfium2 as pdfium
 import trafilatura
 from tibcpt.pipeline.document import Document, RawDoc, Rejection, Stage, StageStats
-from tibcpt.pipeline.extract.pdf import pdf_pages, pua_share, repair_pdf_spaces
+from tibcpt.pipeline.extract.listing import ListingConfig, judge
+from tibcpt.pipeline.extract.pdf import join_pages, pdf_pages, pua_share, repair_pdf_spaces
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,12 @@ class ExtractConfig:
     """Inputs larger than this are rejected as `too_large` rather than held in memory several times."""
     html_favor_precision: bool = True
     """trafilatura's precision mode: drops borderline blocks (teasers, related links) from the text."""
-    index_link_share: float = 0.5
-    """An HTML page whose content (outside nav/header/footer/aside) is more than this share link
-    text is an index page (list of headlines); jusText uses 0.2 per block, we judge whole pages."""
-    index_min_links: int = 8
-    """... provided the page has at least this many links (a short article with one link is not)."""
+    index_min_own_chars: int = 100
+    """An HTML page whose extracted text outside teaser items and links is shorter than this is a
+    listing (`index_page`); see tibcpt.pipeline.extract.listing. Chosen on bench/html_extract.py."""
+    index_max_own_chars: int = 400
+    """... as is one with less own text than this and `index_teaser_ratio` times as much teaser text."""
+    index_teaser_ratio: float = 3.0
     pdf_max_pua_share: float = 0.02
     """Reject a PDF as `pdf_damaged_pua` when private-use characters exceed this share of Tibetan +
     private-use characters (a correct Unicode text layer has none; legacy-font PDFs have one per stack)."""
@@ -58,15 +60,14 @@ class ExtractConfig:
     """Join PDF lines that end in a tsheg with the next line (Tibetan wraps there with no hyphen)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_undecodable_share", "max_control_share", "index_link_share", "pdf_max_pua_share"):
+        for name in ("max_undecodable_share", "max_control_share", "pdf_max_pua_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.pdf_letter_spaced_share <= 1.0:
             raise ValueError(f"pdf_letter_spaced_share must be within (0, 1], got {self.pdf_letter_spaced_share}")
         if self.max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {self.max_bytes}")
-        if self.index_min_links < 1:
-            raise ValueError(f"index_min_links must be >= 1, got {self.index_min_links}")
+        ListingConfig(self.index_min_own_chars, self.index_max_own_chars, self.index_teaser_ratio)  # validates
 
 
 class ExtractError(Exception):
@@ -184,28 +185,6 @@ def decode_html(data: bytes, declared: str | None = None) -> tuple[str, str]:
     return data.decode("utf-8", errors="replace"), "utf-8"
 
 
-def link_density(html: str) -> tuple[float, int]:
-    """(share of the page's content text that is link text, number of links), after dropping the
-    structural boilerplate (nav/header/footer/aside/script/style/form), where menus live.
-
-    Link density is the classic boilerplate signal (Kohlschütter et al. 2010, "Boilerplate
-    Detection using Shallow Text Features"; jusText drops blocks above 0.2). A page whose content
-    is mostly link text is a list of headlines, not an article; trafilatura then returns little or
-    nothing, so we measure the page rather than its extraction.
-    """
-    try:
-        tree = lxml.html.fromstring(html)
-    except (ValueError, lxml.etree.ParserError):
-        return 0.0, 0
-    for el in tree.xpath("//nav|//header|//footer|//aside|//script|//style|//noscript|//form"):
-        if el.getparent() is not None:
-            el.drop_tree()
-    total = len(" ".join(tree.text_content().split()))
-    anchors = [" ".join(a.text_content().split()) for a in tree.iter("a")]
-    link = sum(len(a) for a in anchors)
-    return (link / total if total else 0.0), len(anchors)
-
-
 def extract_html(data: bytes | str, cfg: ExtractConfig, url: str | None = None, declared: str | None = None) -> dict:
     """Main text + metadata of an HTML page: {text, title, date, url, encoding}. Raises ExtractError."""
     html, encoding = (data, "str") if isinstance(data, str) else decode_html(data, declared)
@@ -221,9 +200,10 @@ def extract_html(data: bytes | str, cfg: ExtractConfig, url: str | None = None, 
     )
     doc = res.as_dict() if res is not None else {}
     text = clean_text(doc.get("text") or "").strip()
-    share, n_links = link_density(html)
-    if n_links >= cfg.index_min_links and (not text or share > cfg.index_link_share):
-        raise ExtractError("index_page", f"{n_links} links, link text share {share:.2f} of the content")
+    verdict = judge(html, text, ListingConfig(cfg.index_min_own_chars, cfg.index_max_own_chars, cfg.index_teaser_ratio))
+    if verdict.listing and (text or verdict.n_teasers):
+        raise ExtractError("index_page", verdict.detail)
+    text = verdict.text.strip()
     if not text:
         raise ExtractError("empty", "trafilatura found no main text")
     return {
@@ -239,19 +219,22 @@ def extract_html(data: bytes | str, cfg: ExtractConfig, url: str | None = None, 
 
 
 def extract_pdf(data: bytes, cfg: ExtractConfig) -> tuple[str, dict[str, int]]:
-    """Text of a PDF (pages joined by blank lines) and counters. Raises ExtractError."""
+    """Text of a PDF (pages joined by blank lines, or directly mid-sentence) and counters. Raises ExtractError."""
     try:
-        pages = pdf_pages(data, join_wrapped=cfg.pdf_join_wrapped_lines)
+        layout: dict[str, int] = {}
+        pages = pdf_pages(data, join_wrapped=cfg.pdf_join_wrapped_lines, stats=layout)
     except pdfium.PdfiumError as e:
         raise ExtractError("pdf_unreadable", str(e)) from e
-    text = clean_text("\n\n".join(p for p in pages if p.strip()))
+    text = clean_text(join_pages(pages))
     if not text.strip():
         raise ExtractError("pdf_no_text", f"{len(pages)} pages without a text layer (scanned? needs OCR)")
     share = pua_share(text)
     if share > cfg.pdf_max_pua_share:
         raise ExtractError("pdf_damaged_pua", f"private-use share {share:.3f} > {cfg.pdf_max_pua_share}")
     text, repairs = repair_pdf_spaces(text, cfg.pdf_letter_spaced_share)
-    return text, {"pdf_pages": len(pages), "pdf_spaces_repaired": repairs}
+    repairs += layout.get("spaces_dropped", 0)
+    return text, {"pdf_pages": len(pages), "pdf_spaces_repaired": repairs,
+                  "pdf_running_lines_dropped": layout.get("running_lines_dropped", 0)}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- dispatch
