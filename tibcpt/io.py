@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
+import socket
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tibcpt.errors import InputError
 
 
 @contextmanager
@@ -38,3 +45,49 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+LOCK_NAME = ".tibcpt.lock"
+
+
+@contextmanager
+def exclusive_lock(folder: str | Path, what: str) -> Iterator[Path]:
+    """Hold an exclusive lock on output `folder` for the whole run, or fail with one line naming the
+    run that holds it. flock(2) is released by the kernel when the holder dies (also on kill -9), so
+    a crashed run never leaves a stale lock; the lock file's text only says who holds it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
+            raise InputError(
+                f"{folder} is in use by another run ({holder}); wait for it or pick another --out"
+            ) from None
+        info = f"{what}, pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+        info += " ".join(sys.argv)[:300]
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (info + "\n").encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def sweep_temp_files(folder: str | Path) -> int:
+    """Remove `.tmp-*` files and folders that `atomic_path` (or a temp build folder) left under `folder`
+    when a run was killed. Call only while holding `exclusive_lock(folder)`: a live run's temp files
+    are then impossible. Returns how many were removed."""
+    n = 0
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    for p in sorted(root.rglob(".tmp-*"), key=lambda q: len(q.parts), reverse=True):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+        n += 1
+    return n

@@ -21,6 +21,8 @@ from tibcpt.io import atomic_path
 SHARD, PART, REJECT, STATS = "shard", "part", "reject", "stats"
 DATA = "data"
 """Folder of the corpus shards inside the corpus folder (the Hub's `data_files: data/*.parquet`)."""
+WORK = "_work"
+"""Resume state of `tibcpt corpus` inside its output folder (task parts, dedup tables)."""
 REJECTED = "rejected.parquet"
 MANIFEST = "manifest.json"
 SHARD_GLOB = f"{SHARD}-*.parquet"

@@ -1,7 +1,7 @@
 """`tibcpt corpus`: sources.yaml -> clean Tibetan text shards + manifest.
 
 Three resumable phases, each leaving its outputs atomically under `<out>/_work` with a config hash:
-1. text   (parallel, per task of a few input items): ingest -> extract -> normalize -> segment -> filter;
+1. text   (parallel, per task of a few input items): ingest -> extract -> normalize -> clean -> segment -> filter;
           one Parquet part of kept documents, one of rejections and one stats JSON per task. The stats
           JSON is written last and is the task's completion marker, so a killed run redoes only the
           tasks that had not finished.
@@ -13,9 +13,14 @@ Three resumable phases, each leaving its outputs atomically under `<out>/_work` 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import logging
 import os
+import shutil
+import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ from tibcpt.pipeline.corpus.write import run_dedup_phase, run_write_phase
 from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
 from tibcpt.pipeline.extract.extractor import Extractor
 from tibcpt.pipeline.sources.registry import Ingest, SourceConfig, get_kind, load_sources
+from tibcpt.pipeline.text.clean import Cleaner
 from tibcpt.pipeline.text.filters import QualityFilter
 from tibcpt.pipeline.text.normalize import Normalizer
 from tibcpt.pipeline.text.segment import Segmenter
@@ -35,8 +41,8 @@ from tqdm import tqdm
 
 from tibcpt import __version__
 from tibcpt.config import ConfigError, config_hash, load_config, to_dict
-from tibcpt.io import write_json_atomic
-from tibcpt.shards import index_of, part_name, reject_name, stats_name
+from tibcpt.io import exclusive_lock, sweep_temp_files, write_json_atomic
+from tibcpt.shards import WORK, index_of, part_name, reject_name, stats_name
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,30 @@ class TextTask:
 _WORKER: dict[str, Any] = {}
 
 
+def _die_with_parent() -> None:
+    """A pool worker must not outlive a killed runner: kill -9 gives the pool no chance to stop its
+    workers, which then run on, writing parts for a run nobody waits for. Linux: the kernel sends
+    SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); elsewhere a thread polls getppid()."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the thread below does the job
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _init_pool_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
+    _die_with_parent()
+    _init_worker(cfg, sources)
+
+
 def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
     """Build the stages once per worker process (botok's trie and regexes are costly to rebuild)."""
     _WORKER.update(
@@ -83,6 +113,7 @@ def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
         stages=[
             Extractor(cfg.extract),
             Normalizer(cfg.normalize),
+            Cleaner(cfg.clean),
             Segmenter(cfg.segment),
             # Genre lets the filter exempt formulaic canonical text from web repetition thresholds.
             QualityFilter(cfg.filter, source_genres={s.name: s.genre for s in sources}),
@@ -91,7 +122,7 @@ def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
 
 
 def text_stages(src: SourceConfig) -> list[Stage]:
-    """ingest -> extract -> normalize -> segment -> filter, for one source's work items."""
+    """ingest -> extract -> normalize -> clean -> segment -> filter, for one source's work items."""
     return [Ingest(src), *_WORKER["stages"]]
 
 
@@ -118,7 +149,7 @@ def _run_text_task(task: TextTask) -> dict[str, Any]:
 
 
 def plan_text_tasks(sources: list[SourceConfig], cfg: CorpusConfig, work: Path) -> list[TextTask]:
-    stage_hash = config_hash(cfg.extract, cfg.normalize, cfg.segment, cfg.filter, __version__, code_hash(*TEXT_MODULES))
+    stage_hash = config_hash(cfg.extract, cfg.normalize, cfg.clean, cfg.segment, cfg.filter, __version__, code_hash(*TEXT_MODULES))
     tasks: list[TextTask] = []
     for si, src in enumerate(sources):
         items = get_kind(src.kind).list_items(src)
@@ -127,7 +158,7 @@ def plan_text_tasks(sources: list[SourceConfig], cfg: CorpusConfig, work: Path) 
         out_dir = work / "text" / src.name
         src_hash = config_hash({k: v for k, v in to_dict(src).items() if k != "base_dir"})
         for ti, chunk in enumerate(_chunks(items, cfg.items_per_task, cfg.task_bytes)):
-            key = config_hash(stage_hash, src_hash, [str(i) for i in chunk], _mtimes(chunk))
+            key = config_hash(stage_hash, src_hash, [str(i) for i in chunk], _fingerprints(chunk))
             tasks.append(TextTask(si, ti, chunk, out_dir, key))
     return tasks
 
@@ -152,14 +183,17 @@ def _chunks(items: list[Any], max_items: int, max_bytes: int) -> list[list[Any]]
     return out
 
 
-def _mtimes(items: list[Any]) -> list[Any]:
-    """File sizes+mtimes of path items, so an edited input invalidates its task on resume."""
+def _fingerprints(items: list[Any]) -> list[Any]:
+    """Size, mtime and ctime in nanoseconds and inode of path items, so an edited input invalidates
+    its task on resume. Whole-second mtime and size missed a same-size edit whose old mtime was put
+    back (touch -d, cp -p, rsync -t); ctime cannot be set back by a user. Git's index uses the same
+    stat fields to spot changed files without reading them (git docs, "racy-git")."""
     out = []
     for it in items:
         p = Path(str(it))
         try:
             st = p.stat()
-            out.append((st.st_size, int(st.st_mtime)))
+            out.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         except OSError:
             out.append(None)
     return out
@@ -180,7 +214,7 @@ def _map_tasks(todo: list[TextTask], cfg: CorpusConfig, sources: list[SourceConf
         for t in todo:
             yield _run_text_task(t)
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cfg, sources)) as ex:
+        with ProcessPoolExecutor(workers, initializer=_init_pool_worker, initargs=(cfg, sources)) as ex:
             yield from ex.map(_run_text_task, todo)
 
 
@@ -216,12 +250,18 @@ def run_corpus(
     decontaminate: str | Path | None = None,
     only: list[str] | None = None,
     executor: str = "local",
+    clean_work: bool = False,
 ) -> dict[str, Any]:
-    """Run all phases; return the manifest."""
+    """Run all phases under an exclusive lock on `out`; return the manifest.
+
+    `clean_work` removes `_work/` once the run is complete (it is kept by default: it is what a
+    later run resumes from, and what lets a changed filter re-run only the text phase)."""
     t0 = time.time()
     cfg = cfg or CorpusConfig()
     out = Path(out)
-    work = out / "_work"
+    work = out / WORK
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     workers = workers or os.cpu_count() or 1
     sources = load_sources(sources_path, only=only)
     if not sources:
@@ -230,9 +270,15 @@ def run_corpus(
         raise ConfigError(f"--decontaminate: file not found: {decontaminate}")
     if executor not in ("local", "ray"):
         raise ConfigError(f"executor {executor!r} must be 'local' or 'ray'")
-    results = run_text_phase(sources, cfg, work, workers, executor)
-    removed, dedup_info = run_dedup_phase(sources, cfg, work, results, workers, decontaminate)
-    manifest = run_write_phase(sources, cfg, out, results, removed, dedup_info, t0)
+    with exclusive_lock(out, "tibcpt corpus"):
+        swept = sweep_temp_files(out)  # under the lock: no live run owns a temp file here
+        if swept:
+            log.info("removed %d temp file(s) left by an interrupted run", swept)
+        results = run_text_phase(sources, cfg, work, workers, executor)
+        removed, dedup_info = run_dedup_phase(sources, cfg, work, results, workers, decontaminate)
+        manifest = run_write_phase(sources, cfg, out, results, removed, dedup_info, t0)
+        if clean_work:
+            shutil.rmtree(work)  # ours: created by this runner under its own output folder
     return manifest
 
 
@@ -249,12 +295,19 @@ def add_cli(p: argparse.ArgumentParser) -> None:
         help="local process pool, or Ray (RAY_ADDRESS=auto to join a cluster; out must be shared storage)",
     )
     p.add_argument("--source", action="append", dest="only", metavar="NAME", help="run only this source (repeatable)")
+    p.add_argument(
+        "--clean-work",
+        action="store_true",
+        help="remove <out>/_work once the run is complete (kept by default: later runs resume from it)",
+    )
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. filter.min_syllables=50")
 
 
 def cli(args: argparse.Namespace) -> int:
     cfg = load_config(CorpusConfig, args.config, args.overrides)
-    m = run_corpus(args.sources, args.out, args.workers, cfg, args.decontaminate, args.only, args.executor)
+    m = run_corpus(
+        args.sources, args.out, args.workers, cfg, args.decontaminate, args.only, args.executor, args.clean_work
+    )
     t = m["totals"]
     print(
         f"corpus: {t['docs_out']} documents, {t['syllables']} syllables, {t['bytes'] / 1e6:.1f} MB "

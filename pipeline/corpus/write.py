@@ -93,10 +93,15 @@ def run_dedup_phase(
     def id_text() -> Iterator[tuple[str, str]]:
         # One read of the parts serves exact dedup and the id -> source map the later steps need.
         for d in tqdm(_iter_docs(results, ["id", "text", "source"]), total=n_docs, desc="exact dedup"):
+            if d["id"] in src_of:  # removals are keyed by id: a repeated id would drop both copies
+                raise RuntimeError(f"document id {d['id']!r} occurs twice (sources {src_of[d['id']]}, {d['source']})")
             src_of[d["id"]] = d["source"]
             yield d["id"], d["text"]
 
-    exact = exact_duplicates(id_text(), cfg.exact_dedup)
+    docs = id_text()
+    exact = exact_duplicates(docs, cfg.exact_dedup)
+    for _ in docs:  # exact dedup disabled (or stopped early): the id -> source map is still needed
+        pass
     for doc_id, kept in exact.items():
         removed[doc_id] = {"id": doc_id, "source": src_of[doc_id], "stage": "exact_dedup",
                            "reason": "exact_duplicate", "detail": kept}  # fmt: skip
@@ -199,6 +204,9 @@ def run_write_phase(
 ) -> dict[str, Any]:
     data = out / DATA
     data.mkdir(parents=True, exist_ok=True)
+    # The run is published as one unit: no manifest while shards change, the new one written last.
+    # A reader (publish, a user) that finds manifest.json finds the data it describes.
+    (out / MANIFEST).unlink(missing_ok=True)
     writer = _CorpusShards(data, cfg.write)
     per_source: dict[str, dict[str, Any]] = defaultdict(lambda: {"docs_out": 0, "bytes": 0, "syllables": 0})
     with ParquetFileWriter(out / REJECTED, REJECT_SCHEMA) as rej_writer:
@@ -232,6 +240,12 @@ def run_write_phase(
             stale.unlink()
 
     manifest = _manifest(sources, cfg, results, removed, dedup_info, per_source, shards, n_rejected, t0)
+    t = manifest["totals"]
+    if t["docs_in"] != t["docs_out"] + t["rejected"]:  # every document is kept or rejected, never lost
+        raise RuntimeError(
+            f"accounting bug: {t['docs_in']} documents in != {t['docs_out']} kept + {t['rejected']} rejected; "
+            "manifest not written"
+        )
     try:
         write_report(out, manifest)
     except Exception as e:  # a plotting problem must never lose a finished corpus

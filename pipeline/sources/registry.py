@@ -185,6 +185,7 @@ class Ingest(Stage[Any, RawDoc]):
 
     def process(self, items: list[Any], stats: StageStats, rejects: list[Rejection]) -> list[RawDoc]:
         out: list[RawDoc] = []
+        seen: set[str] = set()
         for item in items:
             try:
                 raws = list(self.kind.read_item(self.source, item))
@@ -193,7 +194,15 @@ class Ingest(Stage[Any, RawDoc]):
             for raw in raws:
                 if isinstance(raw, Rejection):
                     self.drop(raw, stats, rejects)
+                elif raw.id in seen:
+                    # Ids key every later step (dedup removals, rejected.parquet): a second document
+                    # under one id would take the first down with it. Keep the first, record the other.
+                    detail = f"id already used by an earlier document of this input (meta {raw.meta})"
+                    text = raw.content if isinstance(raw.content, str) else ""
+                    rej = Rejection(raw.id, raw.source, self.name, "duplicate_id", detail[:500], text, dict(raw.meta))
+                    self.drop(rej, stats, rejects)
                 else:
+                    seen.add(raw.id)
                     out.append(raw)
         return out
 

@@ -1,0 +1,198 @@
+"""Data safety of `tibcpt corpus` (issue 14): ids, accounting, locks, change detection, one-unit output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from tibcpt.pipeline.corpus import write as corpus_write
+from tibcpt.pipeline.corpus.runner import CorpusConfig, run_corpus
+from tibcpt.pipeline.dedup.exact import ExactDedupConfig
+from tibcpt.pipeline.text.filters import QualityFilter
+
+from tibcpt.errors import ConfigError, InputError
+from tibcpt.io import exclusive_lock
+
+
+@pytest.fixture()
+def small(tmp_path: Path, shared: Path) -> Path:
+    """Real Tibetan: the UDHR, three children's stories and a jsonl of nanhai paragraphs."""
+    c = shared / "corpus"
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(c / "modern/udhr/udhr_bod.txt", d / "udhr.txt")
+    for f in sorted((c / "modern/childrens-stories").glob("L3-*.txt"))[:3]:
+        shutil.copy(f, d / f.name)
+    texts = [f.read_text(encoding="utf-8") for f in sorted((c / "modern/nanhai-modern-writing").glob("*.txt"))[:6]]
+    # Record 2 carries the explicit id "4"; record 4 has none, so its fallback id is "#4" too.
+    recs = [{"id": "a", "text": texts[0]}, {"id": "4", "text": texts[1]}, {"id": "c", "text": texts[2]},
+            {"text": texts[3]}, {"id": "e", "text": texts[4]}]  # fmt: skip
+    (d / "records.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
+    y = tmp_path / "sources.yaml"
+    y.write_text(f"sources:\n  - {{name: s, kind: local, license: MIT, genre: literature, path: {d}}}\n")
+    return y
+
+
+def _ids(out: Path) -> list[str]:
+    return [i for p in sorted((out / "data").glob("*.parquet")) for i in pq.read_table(p).column("id").to_pylist()]
+
+
+def test_colliding_record_ids_keep_one_and_reject_the_other_with_a_reason(small: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    m = run_corpus(small, out, workers=1)
+    rejected = pq.read_table(out / "rejected.parquet").to_pylist()
+    dup = [r for r in rejected if r["reason"] == "duplicate_id"]
+    assert [r["id"] for r in dup] == ["s/records.jsonl#4"] and dup[0]["text"], "the second copy, with its text"
+    assert "s/records.jsonl#4" in _ids(out), "the first copy is kept"
+    t = m["totals"]
+    assert t["docs_in"] == t["docs_out"] + t["rejected"] == t["docs_out"] + len(rejected)
+    assert sum(t["dropped_by_reason"].values()) == t["rejected"]
+    for name, st in m["stages"].items():
+        assert st["docs_in"] == st["docs_out"] + sum(st["dropped"].values()), name
+
+
+def test_a_document_lost_without_a_rejection_stops_the_run_before_the_manifest(small, tmp_path, monkeypatch):
+    real = QualityFilter.process
+    monkeypatch.setattr(QualityFilter, "process", lambda self, docs, st, rej: real(self, docs, st, rej)[1:])
+    with pytest.raises(RuntimeError, match="accounting bug"):
+        run_corpus(small, tmp_path / "out", workers=1)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_exact_dedup_disabled_still_runs_near_dedup_and_decontamination(small: Path, tmp_path: Path, shared):
+    udhr = (shared / "corpus/modern/udhr/udhr_bod.txt").read_text(encoding="utf-8")
+    ev = tmp_path / "eval.jsonl"
+    ev.write_text(json.dumps({"text": udhr[2000:2400]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    cfg = CorpusConfig(exact_dedup=ExactDedupConfig(enabled=False))
+    m = run_corpus(small, tmp_path / "out", workers=1, cfg=cfg, decontaminate=ev)
+    assert m["sources"]["s"]["stages"]["decontaminate"]["dropped"] == {"contamination": 1}
+
+
+def _texts(out: Path) -> dict[str, str]:
+    return {r["id"]: r["text"] for p in sorted((out / "data").glob("*.parquet")) for r in pq.read_table(p).to_pylist()}
+
+
+def test_same_size_edit_with_old_mtime_restored_is_rerun(small: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    run_corpus(small, out, workers=1)
+    before = _texts(out)["s/udhr.txt"]
+    f = small.parent / "in" / "udhr.txt"
+    st = f.stat()
+    text = f.read_text(encoding="utf-8")
+    edited = text.replace("ཀ", "ཁ", 1)  # one letter for another of the same UTF-8 length
+    assert edited != text and len(edited.encode()) == len(text.encode())
+    f.write_text(edited, encoding="utf-8")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # cp -p / touch -d: the old mtime is back
+    assert f.stat().st_mtime_ns == st.st_mtime_ns and f.stat().st_size == st.st_size
+    run_corpus(small, out, workers=1)
+    after = _texts(out)["s/udhr.txt"]
+    assert after.count("ཁ") == before.count("ཁ") + 1 and after.count("ཀ") == before.count("ཀ") - 1
+
+
+def test_a_second_run_on_the_same_output_fails_naming_the_first(small: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    busy = rf"in use by another run \(tibcpt corpus, pid {os.getpid()}"
+    with exclusive_lock(out, "tibcpt corpus"), pytest.raises(InputError, match=busy):
+        run_corpus(small, out, workers=1)
+    run_corpus(small, out, workers=1)  # released: the next run goes ahead
+    assert (out / "manifest.json").is_file()
+
+
+def test_a_kill_between_shards_and_manifest_leaves_no_stale_manifest(small, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_corpus(small, out, workers=1)
+    (out / "data" / ".tmp-shard-00000.parquet.x1y2").write_bytes(b"half a shard")  # a killed write
+    monkeypatch.setattr(corpus_write, "write_report", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        run_corpus(small, out, workers=1, cfg=CorpusConfig(filter=_stricter()))
+    assert not (out / "manifest.json").exists(), "new shards are in place: the old manifest must be gone"
+    monkeypatch.undo()
+    m = run_corpus(small, out, workers=1, cfg=CorpusConfig(filter=_stricter()))
+    assert m["totals"]["docs_out"] == len(_ids(out))
+    assert not list(out.rglob(".tmp-*")), "temp files of the killed run are swept under the lock"
+
+
+def _stricter():
+    from tibcpt.pipeline.text.filters import FilterConfig
+
+    return FilterConfig(min_syllables=400)
+
+
+def test_workers_and_clean_work(small: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="--workers must be >= 1"):
+        run_corpus(small, tmp_path / "o0", workers=0)
+    with pytest.raises(ConfigError, match="--workers must be >= 1"):
+        run_corpus(small, tmp_path / "o0", workers=-2)
+    a, b = tmp_path / "keep", tmp_path / "clean"
+    run_corpus(small, a, workers=1)
+    run_corpus(small, b, workers=1, clean_work=True)
+    assert (a / "_work").is_dir() and not (b / "_work").exists()
+    assert pq.read_table(a / "data/shard-00000.parquet").equals(pq.read_table(b / "data/shard-00000.parquet"))
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_pool_workers_die_with_a_killed_runner(small: Path, tmp_path: Path):
+    script = tmp_path / "slow.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import time
+        from tibcpt.pipeline.corpus import runner
+        real = runner._run_text_task
+        def slow(task):
+            time.sleep(60)
+            return real(task)
+        runner._run_text_task = slow
+        runner.run_corpus({str(small)!r}, {str(tmp_path / "out")!r}, workers=2,
+                          cfg=runner.CorpusConfig(items_per_task=1))
+    """)
+    )
+    proc = subprocess.Popen([sys.executable, str(script)])
+    kids: list[int] = []
+    try:
+        deadline = time.time() + 60
+        while len(_children(proc.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        kids = _children(proc.pid)
+        assert len(kids) >= 2, "the pool never started"
+        time.sleep(1.0)  # let the workers pick up their tasks
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 10
+        while any(_alive(k) for k in kids) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not [k for k in kids if _alive(k)], "workers outlived their killed parent"
+    finally:  # the workers this test started, by pid (reparented once their parent is gone)
+        for k in set(kids) | set(_children(proc.pid)):
+            if _alive(k):
+                os.kill(k, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
