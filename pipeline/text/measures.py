@@ -75,6 +75,15 @@ def line_punct_frac(text: str) -> float:
     return sum(1 for ln in lns if _SHAD_END.search(ln)) / len(lns) if lns else 0.0
 
 
+def short_unterminated_line_frac(lns: list[str], max_syllables: int) -> tuple[float, int]:
+    """(share, number of lines counted): among lines with a Tibetan letter, the share that have fewer
+    than `max_syllables` syllables and no sentence end (shad family, ASCII/CJK stop, implied shad):
+    a list of headlines or links. Lines without Tibetan (page numbers, PDF noise) are not counted."""
+    tib = [ln for ln in lns if _TIB_LETTERS.search(ln)]
+    n = sum(1 for ln in tib if not _SHAD_END.search(ln) and len(syllables(ln)) < max_syllables)
+    return (n / len(tib) if tib else 0.0), len(tib)
+
+
 def dup_line_frac(text: str) -> float:
     """Gopher: fraction of non-empty lines that are exact repeats of an earlier line."""
     lns = lines(text)
