@@ -7,6 +7,9 @@ through them, a Chinese-only section whose links must not be followed, a redirec
 to another host (a second server on another port), a 404, a 500 that succeeds on retry, a 429 with
 Retry-After, a page slower than the read timeout, an oversize page and a binary. Every request is
 logged server-side as (time, server, path) so tests assert exactly what was fetched and when.
+Under /p/ it serves the portal cases of tests/pipeline/site_portal.py (Tibetan IRIs, gzipped
+sitemap index, robots meta, session-id and calendar traps, tracking parameters, canonical twins,
+pagination).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
+
+import site_portal
 
 N_ARTICLES = 8
 LINKED_ARTICLES = range(0, 4)  # linked from the home page (and chained)
@@ -67,6 +73,8 @@ class Site:
     base: str
     other_base: str
     articles: list[str]
+    portal_texts: list[str] = field(default_factory=list)
+    """Real Tibetan passages for the /p/ pages (after the ones `articles` uses)."""
     log: list[tuple[float, str, str]] = field(default_factory=list)
     """(monotonic time, 'main'|'other', path) per request, in arrival order."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,9 +117,11 @@ def expected_fetches() -> Counter:
 
 
 def start_site(corpus: Path) -> tuple[Site, list[ThreadingHTTPServer]]:
-    articles = tibetan_articles(corpus)
+    texts = tibetan_articles(corpus, n=N_ARTICLES + 40)
+    articles = texts[:N_ARTICLES]
     other = _serve(None, "other")
     site = Site(base="", other_base=f"http://127.0.0.1:{other.server_address[1]}", articles=articles)
+    site.portal_texts = texts[N_ARTICLES:]
     other.site = site  # type: ignore[attr-defined]
     main = _serve(site, "main")
     site.base = f"http://127.0.0.1:{main.server_address[1]}"
@@ -160,6 +170,10 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "other":
             return self._send(200, _page("Other host", site.articles[0]))
         a = site.articles
+        if path.startswith("/p/"):
+            raw_path, _, query = path.partition("?")
+            res = site_portal.respond(site.base, unquote(raw_path), query, site.portal_texts)
+            return self._send(*res) if res else self._send(404, b"not found", "text/plain")
         if path == "/robots.txt":
             body = f"User-agent: *\nDisallow: /private/\nCrawl-delay: 0.2\nSitemap: {site.base}/sitemap.xml\n"
             return self._send(200, body.encode(), "text/plain")

@@ -81,6 +81,16 @@ def test_normalize_and_scope():
     assert normalize_url("HTTP://Example.ORG:80/a#x") == "http://example.org/a"
     assert normalize_url("../b?q=1", "https://h.org/x/y/z") == "https://h.org/x/b?q=1"
     assert normalize_url("mailto:a@b") is None and normalize_url("ftp://h/x") is None
+    tag = "http://h.org/tag/བོད་ལྗོངས།"  # one IRI, three spellings, one URI (RFC 3987 §3.1, RFC 3986 §6.2.2)
+    enc = normalize_url(tag)
+    assert enc.isascii() and enc == normalize_url(enc.lower().replace("h.org", "H.org")) == normalize_url(enc)
+    assert (
+        normalize_url("http://h/l?page=2&PHPSESSID=0123456789abcdef0123&cid=3&utm_source=w")
+        == "http://h/l?cid=3&page=2"
+    )
+    assert normalize_url("http://h/a;jsessionid=AB12?x=1") == "http://h/a?x=1"
+    assert normalize_url("http://h/l?sid=3") == "http://h/l?sid=3"  # a section id, not a session token
+    assert normalize_url("http://h/l?utm_source=x", strip_params=False) == "http://h/l?utm_source=x"
     hosts = ["tb.tibet.cn", "*.yongzin.com"]
     assert scope_reason("http://tb.tibet.cn/2024/a.htm", hosts, [], []) is None
     assert scope_reason("http://www.yongzin.com/x", hosts, [], []) is None
@@ -229,6 +239,7 @@ def test_stop_and_resume_fetches_each_page_once(site, tmp_path):
 _CRASH = """
 import json, os, sys
 from pathlib import Path
+from urllib.parse import quote
 from tibcpt.pipeline.crawl.crawler import crawl_source
 from tibcpt.pipeline.crawl.frontier import Frontier
 from tibcpt.pipeline.sources.registry import parse_source
@@ -270,3 +281,68 @@ def test_tibetan_first_can_be_disabled(site, tmp_path):
     entry = web_entry(site, tmp_path / "c", follow_non_tibetan=True, include_patterns=["/$", "/zh/"])
     crawl_source(parse_source(entry, tmp_path))
     assert set(site.paths()) == {"/robots.txt", "/", "/zh/index.html", "/zh/deep.html"}
+
+
+# ------------------------------------------------------------------------------------ portal traps
+
+
+def test_portal_crawl_fetches_each_page_once_and_corpus_keeps_only_articles(site, tmp_path):
+    """Issue 13 on /p/ (tests/pipeline/site_portal.py): Tibetan IRIs, gzipped sitemap index, robots
+    meta, session-id and calendar traps, tracking parameters, canonical twins and pagination."""
+    import pyarrow.parquet as pq
+    import site_portal
+    import yaml
+    from tibcpt.pipeline.corpus.runner import run_corpus
+
+    folder = tmp_path / "portal"
+    entry = web_entry(
+        site,
+        folder,
+        name="portal",
+        seeds=[site.base + "/p/"],
+        sitemaps=[site.base + "/p/sitemap_index.xml.gz"],
+        include_patterns=["/p/"],
+        max_depth=30,
+        max_requests_per_pattern=site_portal.PATTERN_CAP,
+    )
+    summary = crawl_source(parse_source(entry, tmp_path))
+
+    # Every page once: one tag page for three spellings, no session or tracking variant, nothing
+    # behind nofollow, the endless calendar stopped at the pattern cap.
+    assert site.paths() == site_portal.expected_fetches()
+    assert summary["wasted"] == {"duplicate": 1, "canonical_twin": 2, "pattern_cap_skipped": 1}
+    assert summary["wasted_requests"] == 3 and summary["requests_this_run"] == len(site.log)
+    assert summary["errors"]["link_rel_nofollow"] == 1 and summary["pages_per_s"] > 0
+    assert summary["reasons"] == {"pattern_cap": 1}
+
+    # Archived under the canonical ASCII URI (warcio reads every record back), once each.
+    recs = warc_records(folder)
+    responses = Counter(p for t, p, _, _ in recs if t == "response")
+    assert responses == site_portal.expected_fetches() - Counter({"/robots.txt": 1}) + Counter({"/robots.txt": 1})
+    roles = {p: r for t, p, _, r in recs if t == "response"}
+    assert roles["/p/mirror/a1.html"] == "duplicate" and roles["/p/print/a3.html"] == "canonical_twin"
+    assert roles["/p/a0.html?from=home"] == "canonical_twin" and roles["/p/sitemap-news.xml.gz"] == "sitemap"
+
+    # `tibcpt corpus` on the crawl: exactly the article pages; no listing, trap, twin or noindex page.
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump({"sources": [entry]}, allow_unicode=True))
+    m = run_corpus(sources, tmp_path / "corpus", workers=1)
+    rows = [r for p in sorted((tmp_path / "corpus/data").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
+    kept = Counter(r["url"].removeprefix(site.base) for r in rows)
+    assert kept == Counter(site_portal.article_paths())
+    rejected = pq.read_table(tmp_path / "corpus" / "rejected.parquet").to_pylist()
+    reasons = Counter(r["reason"] for r in rejected)
+    noindex = {r["detail"].removeprefix(site.base) for r in rejected if r["reason"] == "robots_noindex"}
+    assert noindex == {"/p/noindex.html", "/p/xrobots.html"}
+    # home, tag page, session list, two news list pages and the ten calendar months are listings
+    assert reasons == Counter(
+        {
+            "index_page": 5 + site_portal.PATTERN_CAP,
+            "robots_noindex": 2,
+            "warc_crawl_canonical_twin": 2,
+            "warc_crawl_duplicate": 1,
+            "warc_crawl_sitemap": 2,
+            "warc_crawl_robots": 1,
+        }
+    )
+    assert m["totals"]["docs_in"] == m["totals"]["docs_out"] + m["totals"]["rejected"]
