@@ -419,6 +419,5 @@ def cli(args: argparse.Namespace) -> int:
         if args.max_pages is not None:
             src.options.max_pages = args.max_pages
         s = crawl_source(src)
-        log.info("%s: %s", src.name, summary_line(s))
-        print(f"{src.name}: {summary_line(s)}")
+        print(f"{src.name}: {summary_line(s)}")  # the run's result, on stdout (progress is on stderr)
     return 0

@@ -78,7 +78,7 @@ def summary_line(s: dict[str, Any]) -> str:
     """One line for the end of `tibcpt crawl`: speed and the requests traps and duplicates cost."""
     wasted = ", ".join(f"{k} {v}" for k, v in sorted(s["wasted"].items())) or "none"
     return (
-        f"{s['pages_this_run']} pages in {s['seconds_this_run']:.1f} s ({s['pages_per_s']:.2f} pages/s), "
+        f"{s['pages_this_run']} page URLs handled in {s['seconds_this_run']:.1f} s ({s['pages_per_s']:.2f} pages/s), "
         f"{s['requests_this_run']} requests, {s['wasted_requests']} wasted on duplicates/canonical twins "
         f"({100 * s['wasted_share']:.1f} %); by kind: {wasted}; frontier {s['frontier']}"
     )
