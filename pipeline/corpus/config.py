@@ -9,6 +9,7 @@ from pathlib import Path
 from tibcpt.pipeline.dedup.exact import ExactDedupConfig
 from tibcpt.pipeline.dedup.near import NearDedupConfig
 from tibcpt.pipeline.extract.extractor import ExtractConfig
+from tibcpt.pipeline.text.clean import CleanConfig
 from tibcpt.pipeline.text.filters import FilterConfig
 from tibcpt.pipeline.text.normalize import NormalizeConfig
 from tibcpt.pipeline.text.segment import SegmentConfig
@@ -37,6 +38,7 @@ class CorpusConfig:
 
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
@@ -69,7 +71,7 @@ def code_hash(*modules: str) -> str:
 
 
 TEXT_MODULES = (
-    "sources.ingest", "extract.extractor", "extract.pdf", "text.normalize", "text.segment", "text.filters",
-    "text.ngrams", "corpus.parts",
+    "sources.ingest", "extract.extractor", "extract.pdf", "text.normalize", "text.clean", "text.segment",
+    "text.filters", "text.ngrams", "corpus.parts",
 )  # fmt: skip
 DEDUP_MODULES = ("dedup.exact", "dedup.near", "dedup.lsh", "dedup.decontaminate", "text.normalize")
