@@ -2,6 +2,7 @@
 
 `local` reads a folder (walked recursively), a file or a glob: .txt/.html/.htm/.pdf files become one
 RawDoc each (bytes; extract decodes them), large .txt files may be split into several documents,
+.md/.markdown files become one document of their text with title and credits in meta (markdown.py),
 and .jsonl/.parquet files yield one RawDoc per record (already-decoded text). `etext` is `local`
 plus the Esukhia Derge Kangyur/Tengyur markup conventions (README of Esukhia/derge-kangyur,
 "Format"): folio/line markers are removed and lines re-joined, `(error,correction)` and
@@ -29,6 +30,8 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.extract.extractor import ExtractConfig, ExtractError, decode_bytes
+from tibcpt.pipeline.sources.markdown import SUFFIXES as MARKDOWN_SUFFIXES
+from tibcpt.pipeline.sources.markdown import markdown_doc
 from tibcpt.pipeline.sources.registry import SourceConfig, register_kind
 
 from tibcpt.config import ConfigError
@@ -36,7 +39,7 @@ from tibcpt.config import ConfigError
 log = logging.getLogger(__name__)
 
 STAGE = "ingest"
-EXTENSIONS = (".txt", ".html", ".htm", ".pdf", ".jsonl", ".parquet")
+EXTENSIONS = (".txt", ".html", ".htm", ".pdf", ".jsonl", ".parquet", *MARKDOWN_SUFFIXES)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 SplitMode = Literal["file", "blank_lines", "lines", "sections"]
@@ -47,7 +50,7 @@ class LocalOptions:
     """Keys of a `kind: local` entry in sources.yaml."""
 
     path: str
-    """A folder (walked recursively for .txt/.html/.htm/.pdf/.jsonl/.parquet), a file, or a glob;
+    """A folder (walked recursively for .txt/.html/.htm/.pdf/.jsonl/.parquet/.md), a file, or a glob;
     ${VAR:-default} is expanded and relative paths resolve against sources.yaml's folder."""
     include: list[str] = field(default_factory=list)
     """Keep only files whose path relative to `path` (or whose name) matches one of these globs."""
@@ -285,6 +288,8 @@ def read_file(source: SourceConfig, item: str, etext: bool) -> Iterator[RawDoc |
         yield RawDoc(doc_id, source.name, data, "html", meta)
     elif suffix == ".pdf":
         yield RawDoc(doc_id, source.name, data, "pdf", meta)
+    elif suffix in MARKDOWN_SUFFIXES:
+        yield markdown_doc(data, doc_id, source.name, meta, opts.encoding)
     elif opts.split == "file" and not etext:
         if opts.encoding:
             meta["encoding"] = opts.encoding
