@@ -271,7 +271,8 @@ def build_lines(chars: list[Char]) -> list[Line]:
                 return overlap, b is last, -abs((b.left + b.right) - (c.left + c.right))
 
             best = max(bases, key=score)
-            if last is None and carry is not None and score(best)[0] <= 0:
+            # (only onto a Tibetan letter: never a page number or a header's last digit)
+            if last is None and carry is not None and carry[0].text in _TIB_LETTER and score(best)[0] <= 0:
                 carry.append(c)
             else:
                 parts[id(best)].append(c)
@@ -344,9 +345,13 @@ def running_lines(pages: list[list[Line]], heights: list[float], zone: float = 0
 
     A line counts when it lies in the top or bottom `zone` of its page and either is a bare page
     number ("3", "- 3 -", "༣", "3/8") or, digits masked, repeats at about the same height on at least
-    half of the pages (two at least): "ཤོག་ངོས། 3", a book title. The first and last lines of a page
-    are where layout tools put them; body lines inside the zone differ from page to page.
+    half of the pages (two at least): "ཤོག་ངོས། 3", a book title; or is the top-most or bottom-most
+    line of its page in small print (under 0.85 of the document's median text size: headers and
+    footers are set smaller, and that is all there is to go on for a one-page document). Body
+    lines inside the zone differ from page to page and are set at body size.
     """
+    sizes = sorted(ln.size for lines in pages for ln in lines for _ in ln.parts)
+    body = sizes[len(sizes) // 2] if sizes else 0.0
 
     def key(ln: Line, h: float) -> tuple[str, int]:
         return _NUMBERISH.sub("#", re.sub(r"\s+", "", ln.text)), round(ln.y / 6) if ln.y > h / 2 else -round(
@@ -363,12 +368,14 @@ def running_lines(pages: list[list[Line]], heights: list[float], zone: float = 0
     drop: list[set[int]] = []
     for lines, h in zip(pages, heights):
         out = set()
+        extreme = {max(lines, key=lambda ln: ln.y).y, min(lines, key=lambda ln: ln.y).y} if lines else set()
         for li, ln in enumerate(lines):
             if not (ln.y < zone * h or ln.y > (1 - zone) * h):
                 continue
             text, band = key(ln, h)
             repeated = len(pages) >= 2 and len(counts.get(f"{band}|{text}", ())) >= max(2, len(pages) / 2)
-            if repeated or _PAGE_NUMBER.match(ln.text):
+            small = ln.y in extreme and ln.size < 0.85 * body
+            if repeated or small or _PAGE_NUMBER.match(ln.text):
                 out.add(li)
         drop.append(out)
     return drop

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import tempfile
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,7 +184,9 @@ table {{ border-collapse: collapse; width: 100% }} td {{ border: 0.5pt solid #00
             body.append("<table>" + "".join(rows) + "</table>")
     if case.layout == "columns":
         body = [body[0], '<div class="cols">', *body[1:], "</div>"]
-    return f'<!doctype html><html lang="bo"><meta charset="utf-8"><style>{css}</style><body>{"".join(body)}</body></html>'
+    return (
+        f'<!doctype html><html lang="bo"><meta charset="utf-8"><style>{css}</style><body>{"".join(body)}</body></html>'
+    )
 
 
 _NS = " ".join(
@@ -267,7 +270,9 @@ def _fpdf2(case: Case) -> bytes:
             self.set_font("tib", size=9)
             self.cell(0, 8, f"{FOOTER}{self.page_no()}", align="C")
 
-    pdf = Doc(format="A5" if case.layout != "columns" else "A4")
+    with warnings.catch_warnings():  # fpdf2 2.8.5 notice that its A5 size was corrected
+        warnings.simplefilter("ignore")
+        pdf = Doc(format="A5" if case.layout != "columns" else "A4")
     pdf.add_font("tib", fname=FONTS[case.font])
     pdf.set_text_shaping(True)
     pdf.add_page()
@@ -324,7 +329,9 @@ def generate(cases: list[Case], out: Path) -> dict[str, Path]:
             if c.producer == "weasyprint":
                 src = Path(tmp) / f"{c.name}.html"
                 src.write_text(_html(c), encoding="utf-8")
-                subprocess.run([_need("weasyprint"), "-q", str(src), str(out / f"{c.name}.pdf")], check=True, timeout=300)
+                subprocess.run(
+                    [_need("weasyprint"), "-q", str(src), str(out / f"{c.name}.pdf")], check=True, timeout=300
+                )
             elif c.producer == "fpdf2":
                 (out / f"{c.name}.pdf").write_bytes(_fpdf2(c))
     for c in cases:
@@ -359,7 +366,6 @@ def accuracy(gold: str, text: str) -> tuple[float, float]:
     error through the broken syllable); characters are every non-space character, so page numbers,
     running headers, lost or doubled vowel signs all count."""
     from rapidfuzz.distance import Levenshtein
-
     from tibcpt.pipeline.text.segment import syllables
 
     gold, text = unicodedata.normalize("NFC", gold), unicodedata.normalize("NFC", text)
