@@ -17,12 +17,14 @@ Unreadable input never raises: it becomes a `Rejection(stage="ingest")`.
 from __future__ import annotations
 
 import codecs
+import errno
 import fnmatch
 import glob
 import json
 import logging
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -70,10 +72,18 @@ class LocalOptions:
     """The text is word-segmented with spaces (sets meta['segmented'] for the segment stage)."""
     encoding: str | None = None
     """Force this encoding for .txt files instead of sniffing (BOM / UTF-8 / UTF-16)."""
+    max_file_bytes: int = 512 * 1024 * 1024
+    """Larger files are rejected as `too_large` before a byte is read (a 1 GB file read whole
+    costs several GB in a worker); jsonl and parquet records are streamed and have no such limit."""
+    follow_external_symlinks: bool = False
+    """Read symlinks that resolve outside `path`. Off by default: a link to /etc must not put a
+    system file's text into the corpus or into rejected.parquet."""
 
     def __post_init__(self) -> None:
         if not self.path:
             raise ValueError("path must be a non-empty folder, file or glob")
+        if self.max_file_bytes < 1:
+            raise ValueError(f"max_file_bytes must be >= 1, got {self.max_file_bytes}")
         if self.min_split_chars < 0:
             raise ValueError(f"min_split_chars must be >= 0, got {self.min_split_chars}")
         for name in ("text_field", "id_field", "url_field"):
@@ -192,9 +202,9 @@ def list_files(source: SourceConfig) -> list[str]:
     opts: LocalOptions = source.options
     root, base = _root_and_base(source)
     if _GLOB_CHARS.search(opts.path):
-        files = [Path(p) for p in glob.glob(root, recursive=True) if Path(p).is_file()]
+        files = [Path(p) for p in glob.glob(root, recursive=True) if Path(p).is_file() or Path(p).is_symlink()]
     elif Path(root).is_dir():
-        files = [p for p in Path(root).rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS]
+        files = [p for p in Path(root).rglob("*") if p.is_file() or p.is_symlink()]
     elif Path(root).is_file():
         files = [Path(root)]
     else:
@@ -239,8 +249,13 @@ def _records(
         yield RawDoc(f"{doc_id}#{key}", source.name, rec[opts.text_field], "text", rmeta)
 
 
-def _jsonl_rows(data: bytes) -> Iterator[tuple[int, Any]]:
-    for n, line in enumerate(data.split(b"\n"), start=1):
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with open(path, "rb") as f:
+        yield from _json_lines(f)
+
+
+def _json_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -260,6 +275,31 @@ def _parquet_rows(path: Path, opts: LocalOptions) -> Iterator[tuple[int, Any]]:
             n += 1
 
 
+def _refusal(path: Path, source: SourceConfig, base: Path) -> tuple[str, str] | None:
+    """(reason, detail) when a listed file is not read: each listed file is read or rejected."""
+    opts: LocalOptions = source.options
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except RuntimeError as e:  # Python 3.11-3.12 report a loop so, later versions as ELOOP
+            return "symlink_loop", str(e)
+        except OSError as e:
+            return ("symlink_loop" if e.errno == errno.ELOOP else "broken_symlink"), f"-> {os.readlink(path)}"
+        if not opts.follow_external_symlinks and not target.is_relative_to(base.resolve()):
+            return "outside_source", f"symlink to {target}, outside {base} (set follow_external_symlinks: true)"
+    if not path.exists():
+        return None  # gone since it was listed: reading it reports `unreadable`
+    if not path.is_file():
+        return "not_a_file", "a symlink to a folder (folders are walked, links to them are not followed)"
+    suffix = path.suffix.lower()
+    if suffix not in EXTENSIONS:
+        return "unsupported_format", f"{suffix or 'no suffix'}: tibcpt reads {' '.join(EXTENSIONS)}"
+    size = path.stat().st_size
+    if size > opts.max_file_bytes and suffix not in (".jsonl", ".parquet"):
+        return "too_large", f"{size} bytes > max_file_bytes {opts.max_file_bytes} (not read)"
+    return None
+
+
 def read_file(source: SourceConfig, item: str, etext: bool) -> Iterator[RawDoc | Rejection]:
     """All RawDocs (or Rejections) of one input file."""
     opts: LocalOptions = source.options
@@ -270,21 +310,26 @@ def read_file(source: SourceConfig, item: str, etext: bool) -> Iterator[RawDoc |
     except ValueError:
         rel = path.name
     doc_id = f"{source.name}/{rel}"
-    meta: dict[str, Any] = {"path": str(path)}
+    meta: dict[str, Any] = {"path": rel}
     if opts.segmented:
         meta["segmented"] = True
     suffix = path.suffix.lower()
     try:
+        refused = _refusal(path, source, base)
+        if refused:
+            yield _reject(doc_id, source, *refused, meta)
+            return
         if suffix == ".parquet":
             yield from _records(_parquet_rows(path, opts), doc_id, source, meta)
+            return
+        if suffix == ".jsonl":  # streamed: memory holds one record, not the file
+            yield from _records(_jsonl_rows(path), doc_id, source, meta)
             return
         data = path.read_bytes()
     except Exception as e:  # noqa: BLE001 - OSError, ArrowInvalid...: the file is unreadable
         yield _reject(doc_id, source, "unreadable", repr(e), meta)
         return
-    if suffix == ".jsonl":
-        yield from _records(_jsonl_rows(data), doc_id, source, meta)
-    elif suffix in (".html", ".htm"):
+    if suffix in (".html", ".htm"):
         yield RawDoc(doc_id, source.name, data, "html", meta)
     elif suffix == ".pdf":
         yield RawDoc(doc_id, source.name, data, "pdf", meta)

@@ -75,7 +75,7 @@ def test_etext_source_on_derge_folder() -> None:
     assert len(ids) == len(set(ids)) and ids[0] == "src/vol001_vinaya_ka.txt#0"
     by_marker = {d.meta.get("text_marker") for d in docs}
     assert {"D1-1", "D1-6", "D172", "D180", "D557", "D604"} <= by_marker
-    assert all(d.meta["path"].startswith(str(DERGE)) for d in docs)
+    assert all(d.meta["path"].startswith("vol") for d in docs), "paths relative to the source folder"
     # nothing lost in splitting: the documents hold every Tibetan letter of the cleaned volumes
     vols = [clean_etext(p.read_text(encoding="utf-8")) for p in sorted(DERGE.glob("vol*.txt"))]
     n_tib = sum(len(re.findall("[\u0f40-\u0fbc]", v)) for v in vols)
@@ -90,10 +90,15 @@ def test_local_folder_children_stories() -> None:
     src = source(path="modern/childrens-stories", genre="children")
     kind = get_kind("local")
     items = kind.list_items(src)
-    assert len(items) == len(list((CORPUS / "modern" / "childrens-stories").glob("*.txt")))
-    docs = read_all(src)
-    assert all(isinstance(d, RawDoc) and d.format == "txt" and isinstance(d.content, bytes) for d in docs)
-    assert docs[0].id == "src/" + Path(items[0]).name and docs[0].meta["path"] == items[0]
+    txt = sorted(str(p) for p in (CORPUS / "modern" / "childrens-stories").glob("*.txt"))
+    assert set(txt) <= set(items)
+    out = read_all(src)
+    docs = [d for d in out if isinstance(d, RawDoc) and d.format == "txt"]
+    assert len(docs) == len(txt) and all(isinstance(d.content, bytes) for d in docs)
+    assert docs[0].id == "src/" + Path(txt[0]).name and docs[0].meta["path"] == Path(txt[0]).name
+    # The folder's other files (CITATION.upstream.cff, LICENSE.upstream) are rejected with a reason.
+    assert {r.reason for r in out if isinstance(r, Rejection)} <= {"unsupported_format"}
+    assert "src/LICENSE.upstream" in _reasons(out)
 
 
 def test_local_glob_include_segmented_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,6 +198,80 @@ def test_html_and_pdf_files_pass_as_bytes(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.html").write_text(f"<html><body><p>{mila_lines(1)[0]}</p></body></html>", encoding="utf-8")
     (tmp_path / "b.pdf").write_bytes(b"%PDF-1.4 truncated")
-    (tmp_path / "notes.md").write_text("ignored")
+    (tmp_path / "notes.docx").write_text("not read")
     out = read_all(source(base=tmp_path, path="."))
-    assert [(d.id, d.format) for d in out] == [("src/b.pdf", "pdf"), ("src/sub/a.html", "html")]
+    assert [(d.id, d.format) for d in out if isinstance(d, RawDoc)] == [
+        ("src/b.pdf", "pdf"),
+        ("src/sub/a.html", "html"),
+    ]
+    assert _reasons(out) == {"src/notes.docx": "unsupported_format"}
+
+
+# ------------------------------------------------------------------------- skipped files, paths
+
+
+def _reasons(out: list) -> dict[str, str]:
+    return {r.id: r.reason for r in out if isinstance(r, Rejection)}
+
+
+def test_every_listed_file_is_read_or_rejected_with_a_reason(tmp_path: Path) -> None:
+    """A .docx, a symlink loop, a dangling link and a link to a folder leave a rejection row each."""
+    d = tmp_path / "src"
+    d.mkdir()
+    (d / "a.txt").write_text(mila_lines(3)[2], encoding="utf-8")
+    (d / "report.docx").write_bytes(b"PK\x03\x04 a Word file")
+    (d / "loop1.txt").symlink_to(d / "loop2.txt")
+    (d / "loop2.txt").symlink_to(d / "loop1.txt")
+    (d / "gone.txt").symlink_to(d / "nowhere.txt")
+    (d / "sub").mkdir()
+    (d / "sub-link").symlink_to(d / "sub")
+    out = read_all(source(base=tmp_path, path="src"))
+    assert [x.id for x in out if isinstance(x, RawDoc)] == ["src/a.txt"]
+    assert _reasons(out) == {
+        "src/report.docx": "unsupported_format",
+        "src/loop1.txt": "symlink_loop",
+        "src/loop2.txt": "symlink_loop",
+        "src/gone.txt": "broken_symlink",
+        "src/sub-link": "not_a_file",
+    }
+    assert all(r.stage == "ingest" for r in out if isinstance(r, Rejection))
+
+
+def test_symlinks_outside_the_source_are_refused_unless_allowed(tmp_path: Path) -> None:
+    d = tmp_path / "src"
+    d.mkdir()
+    secret = tmp_path / "outside.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    (d / "passwd.txt").symlink_to(secret)
+    (d / "inside.txt").write_text(mila_lines(1)[0], encoding="utf-8")
+    (d / "alias.txt").symlink_to(d / "inside.txt")  # a link inside the folder is fine
+    out = read_all(source(base=tmp_path, path="src"))
+    assert _reasons(out) == {"src/passwd.txt": "outside_source"}
+    rej = next(r for r in out if isinstance(r, Rejection))
+    assert rej.text == "" and "root:x" not in rej.detail, "the outside file's text is never read"
+    assert sorted(x.id for x in out if isinstance(x, RawDoc)) == ["src/alias.txt", "src/inside.txt"]
+    allowed = read_all(source(base=tmp_path, path="src", follow_external_symlinks=True))
+    assert not _reasons(allowed) and len(allowed) == 3
+
+
+def test_a_file_over_max_file_bytes_is_rejected_without_reading_it(tmp_path: Path, monkeypatch) -> None:
+    d = tmp_path / "src"
+    d.mkdir()
+    (d / "big.txt").write_text("\n".join(mila_lines(200)), encoding="utf-8")
+    (d / "small.txt").write_text(mila_lines(1)[0], encoding="utf-8")
+    src = source(base=tmp_path, path="src", max_file_bytes=4096)
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda p: pytest.fail(f"read {p}") if p.name == "big.txt" else real(p))
+    out = read_all(src)
+    assert _reasons(out) == {"src/big.txt": "too_large"}
+    with pytest.raises(ConfigError, match="max_file_bytes"):
+        source(base=tmp_path, path="src", max_file_bytes=0)
+
+
+def test_meta_paths_are_relative_to_the_source(tmp_path: Path) -> None:
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "deep" / "er" / "a.txt").write_text(mila_lines(1)[0], encoding="utf-8")
+    (tmp_path / "deep" / "r.jsonl").write_text(json.dumps({"text": mila_lines(2)[1]}) + "\n", encoding="utf-8")
+    out = read_all(source(base=tmp_path, path="deep"))
+    assert sorted(d.meta["path"] for d in out) == ["er/a.txt", "r.jsonl"]
+    assert not any(str(tmp_path) in json.dumps(d.meta) for d in out)
