@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.extract.extractor import ExtractConfig, ExtractError, decode_bytes
 from tibcpt.pipeline.sources.markdown import SUFFIXES as MARKDOWN_SUFFIXES
-from tibcpt.pipeline.sources.markdown import markdown_doc
+from tibcpt.pipeline.sources.markdown import is_repository_doc, markdown_doc
 from tibcpt.pipeline.sources.registry import SourceConfig, register_kind
 
 from tibcpt.config import ConfigError
@@ -333,6 +333,8 @@ def read_file(source: SourceConfig, item: str, etext: bool) -> Iterator[RawDoc |
         yield RawDoc(doc_id, source.name, data, "html", meta)
     elif suffix == ".pdf":
         yield RawDoc(doc_id, source.name, data, "pdf", meta)
+    elif suffix in MARKDOWN_SUFFIXES and not opts.include and is_repository_doc(path.name):
+        yield _reject(doc_id, source, "unsupported_format", "repository documentation, not corpus text", meta)
     elif suffix in MARKDOWN_SUFFIXES:
         yield markdown_doc(data, doc_id, source.name, meta, opts.encoding)
     elif opts.split == "file" and not etext:

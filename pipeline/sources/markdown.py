@@ -27,6 +27,17 @@ from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.extract.extractor import ExtractConfig, ExtractError, decode_bytes
 
 SUFFIXES = (".md", ".markdown")
+# A data folder cloned from a repository carries its own documentation in Markdown (the sample's
+# README.upstream.md): without an `include` it is rejected (unsupported_format), not read as text;
+# an `include` glob that names such a file reads it.
+REPOSITORY_DOCS = re.compile(r"(?i)(readme|license|licence|changelog|contributing|code_of_conduct|security)\b")
+
+
+def is_repository_doc(name: str) -> bool:
+    """A Markdown file that documents the repository the data came from, not a text of the corpus."""
+    return name.lower().endswith(SUFFIXES) and REPOSITORY_DOCS.match(name) is not None
+
+
 _CREDIT_RE = re.compile(r"([A-Za-z][A-Za-z \-]{0,40}):\s*(.*)", re.S)
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable("table")
 

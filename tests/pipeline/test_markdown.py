@@ -65,3 +65,23 @@ def test_undecodable_markdown_is_a_rejection(tmp_path: Path) -> None:
     (src,) = load_sources(tmp_path / "sources.yaml")
     (rej,) = list(get_kind("local").read_item(src, str(tmp_path / "bad.md")))
     assert isinstance(rej, Rejection) and rej.stage == "ingest" and rej.reason == "binary"
+
+
+def test_folder_walk_skips_the_upstream_readme(tmp_path: Path) -> None:
+    kids = ROOT.parent / "shared" / "corpus" / "modern" / "childrens-stories"
+    assert (kids / "README.upstream.md").is_file()
+    entry = "sources:\n  - {{name: k, kind: local, license: CC-BY-4.0, genre: children, path: {p}{inc}}}\n"
+    (tmp_path / "a.yaml").write_text(entry.format(p=kids, inc=""), encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(entry.format(p=kids, inc=", include: ['*.md']"), encoding="utf-8")
+    walked = read_all(load_sources(tmp_path / "a.yaml")[0])
+    (readme,) = [d for d in walked if d.id.endswith(".md")]
+    assert isinstance(readme, Rejection) and readme.reason == "unsupported_format"
+    assert not any(isinstance(d, RawDoc) and d.id.endswith(".md") for d in walked)
+    # Named by an include glob, it is read: the user asked for it.
+    (doc,) = read_all(load_sources(tmp_path / "b.yaml")[0])
+    assert isinstance(doc, RawDoc) and doc.id == "k/README.upstream.md" and "Esukhia" in doc.content
+
+
+def read_all(src) -> list:
+    kind = get_kind(src.kind)
+    return [d for item in kind.list_items(src) for d in kind.read_item(src, item)]

@@ -14,7 +14,7 @@ def test_shipped_sources_yaml_validates_every_entry():
     enabled = load_sources(REPO / "sources.yaml")
     assert [s.name for s in enabled] == [
         "derge-kangyur", "classical-tibetan-corpus", "old-tibetan-corpus",
-        "childrens-stories", "nanhai-modern-writing", "udhr",
+        "childrens-stories", "nanhai-modern-writing", "global-asp-stories", "udhr",
     ]  # fmt: skip
     # The mission placeholders parse too (kinds web/local/etext with their own options).
     mission = load_sources(REPO / "sources.yaml", only=["yongzin", "tibet-cn-tb", "textbooks", "bdrc-etexts"])
