@@ -10,6 +10,7 @@ calling `register_kind` in their module and adding the module to `KIND_MODULES`.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
 from tibcpt.pipeline.document import RawDoc, Rejection, Stage, StageStats
 
 from tibcpt.config import ConfigError, from_dict, load_yaml
@@ -29,10 +31,21 @@ KIND_MODULES: dict[str, str] = {
     "warc": "tibcpt.pipeline.crawl.warc",
 }
 
-# SPDX ids are open-ended; we accept any id-shaped string, plus the two words people actually write.
-_LICENSE_RE = re.compile(
-    r"^(unknown|public-domain|LicenseRef-[A-Za-z0-9.\-]+|[A-Za-z0-9.\-+]+( (AND|OR|WITH) [A-Za-z0-9.\-+]+)*)$"
-)
+# The two words people actually write, beside SPDX expressions.
+_LICENSE_WORDS = ("unknown", "public-domain")
+
+
+def check_license(license_: str) -> str | None:
+    """Why `license_` is not an SPDX expression over the real SPDX license list (as shipped in
+    `packaging.licenses`, PEP 639), `LicenseRef-...`, `unknown` or `public-domain`; None if it is."""
+    if license_ in _LICENSE_WORDS:
+        return None
+    try:
+        canonicalize_license_expression(license_)
+    except InvalidLicenseExpression as e:
+        return str(e)
+    return None
+
 
 GENRES = ("textbook", "journal", "news", "religious", "literature", "legal", "web", "children", "history", "other")
 
@@ -88,14 +101,21 @@ class SourceConfig:
     """Folder relative paths are resolved against (that of sources.yaml)."""
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.name or ""):
-            raise ConfigError(f"source name {self.name!r} must be non-empty and use only letters, digits, _ . -")
-        if not _LICENSE_RE.match(self.license or ""):
-            raise ConfigError(f"source {self.name}: license {self.license!r} is not an SPDX id or 'unknown'")
+        # The name becomes a folder under _work/text: `..` or `.x` would escape it or hide it.
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", self.name or ""):
+            raise ConfigError(
+                f"source name {self.name!r} must be non-empty, use only letters, digits, _ . - and not start with . or -"
+            )
+        why = check_license(self.license or "")
+        if why:
+            raise ConfigError(
+                f"source {self.name}: license {self.license!r} is not an SPDX license id or expression ({why}); "
+                "use an id from https://spdx.org/licenses/, LicenseRef-<name>, or 'unknown'"
+            )
         if self.genre not in GENRES:
             raise ConfigError(f"source {self.name}: genre {self.genre!r} not in {list(GENRES)}")
-        if self.weight < 0:
-            raise ConfigError(f"source {self.name}: weight must be >= 0")
+        if not math.isfinite(self.weight) or self.weight < 0:
+            raise ConfigError(f"source {self.name}: weight must be a finite number >= 0, got {self.weight}")
 
     def resolve_path(self, raw: str) -> Path:
         """Expand ${VAR} / ${VAR:-default} / ~ and resolve relative to sources.yaml's folder."""

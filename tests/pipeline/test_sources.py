@@ -54,3 +54,36 @@ def test_env_expansion_with_defaults(monkeypatch, tmp_path):
     p = _write(tmp_path, "  - name: a\n    kind: local\n    license: MIT\n    genre: web\n    path: ${TIB_X}/in\n")
     (src,) = load_sources(p)
     assert src.resolve_path(src.options.path) == Path("/data/x/in")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("license", "my-own-license", "not an SPDX license"),
+        ("license", "MIT AND my-own", "not an SPDX license"),
+        ("weight", ".nan", "weight must be a finite number"),
+        ("weight", ".inf", "weight must be a finite number"),
+        ("name", "..", "must be non-empty"),
+        ("name", ".hidden", "must be non-empty"),
+    ],
+)
+def test_values_that_used_to_pass_are_config_errors(tmp_path, key, value, match):
+    entry = {"name": "a", "kind": "local", "license": "MIT", "genre": "web", "path": ".", key: value}
+    p = _write(
+        tmp_path, "  - {" + ", ".join(f"{k}: '{v}'" if k != "weight" else f"{k}: {v}" for k, v in entry.items()) + "}\n"
+    )
+    with pytest.raises(ConfigError, match=match):
+        load_sources(p)
+
+
+def test_real_spdx_ids_and_expressions_pass(tmp_path):
+    for lic in (
+        "CC-BY-NC-4.0",
+        "cc-by-sa-3.0",
+        "MIT OR Apache-2.0",
+        "LicenseRef-public-domain",
+        "unknown",
+        "public-domain",
+    ):
+        entry = f"  - {{name: a, kind: local, license: '{lic}', genre: web, path: .}}\n"
+        assert load_sources(_write(tmp_path, entry))[0].license == lic
