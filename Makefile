@@ -8,7 +8,7 @@ OUT ?= out
 WORKERS ?= $(shell nproc)
 export TIBCPT_SAMPLE ?= ../shared/corpus
 
-.PHONY: setup test test-fast lint format corpus crawl tokenizer pack replay train generate base-model publish bench clean
+.PHONY: setup test test-fast lint format corpus clean-work crawl tokenizer pack replay train generate base-model publish bench clean
 
 setup:  ## virtualenv + torch CPU wheel first + the project with dev extras
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -43,6 +43,9 @@ PUBLISH_ARGS ?=
 
 corpus:  ## sources.yaml -> out/corpus (clean text shards, rejected.parquet, manifest, report)
 	$(TIBCPT) corpus --sources $(SOURCES) --out $(OUT)/corpus --workers $(WORKERS) $(CORPUS_ARGS)
+
+clean-work:  ## finish (or confirm) the corpus run, then remove out/corpus/_work (its resume state), under the run's lock
+	$(TIBCPT) corpus --sources $(SOURCES) --out $(OUT)/corpus --workers $(WORKERS) --clean-work $(CORPUS_ARGS)
 
 crawl:  ## fetch enabled `kind: web` sources into their warc_dir, where `make corpus` reads them (needs internet)
 	$(TIBCPT) crawl --sources $(SOURCES)
