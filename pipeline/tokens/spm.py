@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
@@ -114,20 +115,42 @@ def new_pieces(trained: sp_pb2.ModelProto, base_vocab: set[str], max_added: int)
     return (chars + longer)[:max_added]
 
 
+def new_scores(floor: float, n: int) -> list[float]:
+    """`n` scores strictly below `floor` and strictly decreasing, exactly representable in float32.
+
+    The model proto stores scores as float32. Llama-2's lowest scores are -1e9 (its whitespace-run
+    pieces), where float32 values are 64 apart, so `floor - 1 - rank` collapsed 19,690 new pieces onto
+    309 scores (issue 10): sentencepiece then broke the ties one way and transformers' converter,
+    which ranks merges by piece id, another. The step doubles until every score is distinct.
+    """
+    step = 1.0
+    while True:
+        scores = np.float32(floor) - np.float32(step) * np.arange(1, n + 1, dtype=np.float64)
+        f32 = scores.astype(np.float32)
+        if n == 0 or (f32[0] < np.float32(floor) and bool(np.all(np.diff(f32.astype(np.float64)) < 0))):
+            return [float(x) for x in f32]
+        step *= 2
+
+
 def extend_model(base: sp_pb2.ModelProto, pieces: list[tuple[str, float]]) -> sp_pb2.ModelProto:
-    """Copy of `base` with `pieces` appended after every existing piece, scored below all of them."""
+    """Copy of `base` with `pieces` appended after every existing piece, in order, scored below all of them.
+
+    Scores fall with the id, so sentencepiece (merges by score) and the fast tokenizer transformers
+    converts from this file (merges ranked by piece id, `generate_merges`) apply merges in one order.
+    """
     ext = sp_pb2.ModelProto()
     ext.CopyFrom(base)
-    normal = [p.score for p in base.pieces if p.type == sp_pb2.ModelProto.SentencePiece.NORMAL]
-    floor = min(normal) if normal else 0.0
+    floor = min((p.score for p in base.pieces), default=0.0)
     have = {p.piece for p in base.pieces}
-    for rank, (piece, _) in enumerate(pieces):
-        if piece in have:
-            continue
-        have.add(piece)
+    todo = []
+    for piece, _ in pieces:
+        if piece not in have:
+            have.add(piece)
+            todo.append(piece)
+    for piece, score in zip(todo, new_scores(floor, len(todo)), strict=True):
         new = ext.pieces.add()
         new.piece = piece
-        new.score = floor - 1.0 - rank
+        new.score = score
         new.type = sp_pb2.ModelProto.SentencePiece.NORMAL
     return ext
 

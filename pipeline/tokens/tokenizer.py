@@ -29,6 +29,9 @@ from tibcpt.pipeline.text.segment import syllables
 from tibcpt.pipeline.tokens import bpe as tokenizer_bpe
 from tibcpt.pipeline.tokens import bpe_merges as tokenizer_bpe_merges
 from tibcpt.pipeline.tokens import spm as tokenizer_spm
+from tibcpt.pipeline.tokens.agreement import check_agreement, check_texts
+from tibcpt.pipeline.tokens.heldout import era, fertility_slices, id_fraction, is_heldout, source_info  # noqa: F401 (is_heldout: re-exported)
+from tibcpt.pipeline.tokens.separators import ENDOFTEXT, document_separators
 
 from tibcpt.config import config_hash, load_config, to_dict
 from tibcpt.io import write_json_atomic
@@ -62,7 +65,12 @@ class TokenizerConfig:
     heldout_fraction: float = 0.02
     """Documents whose id hash falls below this are held out for fertility (same hash as pack's split)."""
     heldout_max_docs: int = 2000
-    """Cap on held-out documents measured (fertility is an average; more only costs time)."""
+    """Cap on held-out documents measured per era (fertility is an average; more only costs time)."""
+    heldout_min_docs: int = 100
+    """Fertility is measured on at least this many held-out documents per era (modern, classical)
+    where `heldout_max_share` allows: a small corpus's 2 % is a handful (issue 10: 11 documents)."""
+    heldout_max_share: float = 0.25
+    """At most this share of an era's documents is held out from tokenizer training for fertility."""
     bpe_mode: Literal["added_tokens", "merges"] = "added_tokens"
     """Byte-level BPE bases only (SmolLM2, Llama-3 style): `added_tokens` adds the SentencePiece pieces
     as added tokens (`tokenizer_bpe`); `merges` appends learned Tibetan merges and keeps Tibetan runs
@@ -88,6 +96,10 @@ class TokenizerConfig:
             raise ValueError(f"heldout_fraction must be in (0, 0.5), got {self.heldout_fraction}")
         if self.heldout_max_docs < 1:
             raise ValueError(f"heldout_max_docs must be >= 1, got {self.heldout_max_docs}")
+        if self.heldout_min_docs < 0:
+            raise ValueError(f"heldout_min_docs must be >= 0, got {self.heldout_min_docs}")
+        if not 0.0 <= self.heldout_max_share < 0.5:
+            raise ValueError(f"heldout_max_share must be in [0, 0.5), got {self.heldout_max_share}")
         if self.bpe_mode not in ("added_tokens", "merges"):
             raise ValueError(f"bpe_mode must be 'added_tokens' or 'merges', got {self.bpe_mode!r}")
 
@@ -122,17 +134,6 @@ def files_sha256(files: list[Path]) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
-
-
-def id_fraction(doc_id: str, salt: str = "split") -> float:
-    """Deterministic uniform number in [0, 1) from a document id (blake2b: stable across runs)."""
-    digest = hashlib.blake2b(f"{salt}:{doc_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def is_heldout(doc_id: str, fraction: float) -> bool:
-    """Held-out / validation membership; `tibcpt.pipeline.tokens.pack` uses the same rule for its validation split."""
-    return id_fraction(doc_id) < fraction
 
 
 # --- fertility -----------------------------------------------------------------------------------
@@ -201,31 +202,62 @@ def roundtrip_failures(tok: Any, texts: list[str]) -> list[int]:
 # --- the stage -----------------------------------------------------------------------------------
 
 
-def split_corpus(files: list[Path], cfg: TokenizerConfig) -> tuple[list[str], list[str]]:
-    """(training texts up to sample_bytes, held-out texts) chosen by id hash — deterministic."""
-    train: list[tuple[float, str]] = []
-    heldout: list[tuple[float, str]] = []
-    for row in iter_docs(files, ("id", "text")):
-        if is_heldout(row["id"], cfg.heldout_fraction):
-            heldout.append((id_fraction(row["id"], "heldout-order"), row["text"]))
-        else:
-            train.append((id_fraction(row["id"], "sample"), row["text"]))
-    train.sort(key=lambda x: x[0])
+def split_corpus(
+    files: list[Path], cfg: TokenizerConfig, eval_only: set[str] | frozenset[str] = frozenset()
+) -> tuple[list[str], list[dict]]:
+    """(training texts up to sample_bytes, held-out rows) — deterministic, by id hash.
+
+    Held out (never a training text): validation ids, every document of an `eval_only` source, and
+    the per-era fertility top-up (`heldout.fertility_slices`). Held-out rows carry `text`, `source`,
+    `era` and `eval_only`; at most `heldout_max_docs` per era and per eval-only source are kept.
+    """
+    rows = list(iter_docs(files, ("id", "text", "source", "genre")))
+    held = fertility_slices(rows, cfg.heldout_fraction, set(eval_only), cfg.heldout_min_docs, cfg.heldout_max_share)
+    train = sorted((r for r in rows if r["id"] not in held), key=lambda r: id_fraction(r["id"], "sample"))
     sample, total = [], 0
-    for _, text in train:
+    for r in train:
         if total >= cfg.sample_bytes:
             break
-        sample.append(text)
-        total += len(text.encode("utf-8"))
-    heldout.sort(key=lambda x: x[0])
-    return sample, [t for _, t in heldout[: cfg.heldout_max_docs]]
+        sample.append(r["text"])
+        total += len(r["text"].encode("utf-8"))
+    heldout, per_group = [], {}
+    for r in sorted((r for r in rows if r["id"] in held), key=lambda r: id_fraction(r["id"], "heldout-order")):
+        group = r["source"] if r["source"] in eval_only else era(r.get("genre"))
+        if per_group.setdefault(group, 0) < cfg.heldout_max_docs:
+            per_group[group] += 1
+            heldout.append({**r, "era": era(r.get("genre")), "eval_only": r["source"] in eval_only})
+    return sample, heldout
 
 
-def build_tokenizer(corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, force: bool = False) -> dict:
-    """Train Tibetan pieces on `corpus`, extend `base`, write the tokenizer folder `out`; return fertility.json."""
+def fertility_groups(base_tok: Any, ext_tok: Any, heldout: list[dict], min_docs: int) -> dict[str, dict]:
+    """Fertility before/after per era (modern, classical) and per evaluation-only source."""
+    groups: dict[str, list[str]] = {}
+    for r in heldout:
+        groups.setdefault(r["era"], []).append(r["text"])
+        if r["eval_only"]:
+            groups.setdefault(f"eval_only:{r['source']}", []).append(r["text"])
+    out = {}
+    for name, texts in sorted(groups.items()):
+        out[name] = {"docs": len(texts), "before": fertility(base_tok, texts), "after": fertility(ext_tok, texts)}
+        if not name.startswith("eval_only:"):
+            out[name]["min_docs_met"] = len(texts) >= min_docs
+            if len(texts) < min_docs:
+                log.warning("tokenizer: fertility of %s text rests on %d held-out documents (< %d): "
+                            "the corpus has too few documents of that era", name, len(texts), min_docs)  # fmt: skip
+    return out
+
+
+def build_tokenizer(
+    corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, force: bool = False, eval_only: set[str] | None = None
+) -> dict:
+    """Train Tibetan pieces on `corpus`, extend `base`, write the tokenizer folder `out`; return fertility.json.
+
+    `eval_only`: sources never trained on (default: those the corpus manifest marks `eval_only`).
+    """
     files = corpus_files(corpus)
+    eval_only = source_info(None, corpus).eval_only if eval_only is None else set(eval_only)
     base_hash = files_sha256([base] if base.is_file() else sorted(p for p in base.iterdir() if p.is_file()))
-    key = {"config": config_hash(cfg), "corpus": files_sha256(files), "base": base_hash}
+    key = {"config": config_hash(cfg), "corpus": files_sha256(files), "base": base_hash, "eval_only": sorted(eval_only)}
     manifest_path = out / "tokenizer_manifest.json"
     if not force and manifest_path.is_file():
         old = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -234,7 +266,8 @@ def build_tokenizer(corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, f
             return json.loads((out / "fertility.json").read_text(encoding="utf-8"))
 
     kind = base_kind(base)
-    sample, heldout = split_corpus(files, cfg)
+    sample, heldout_rows = split_corpus(files, cfg, eval_only)
+    heldout = [r["text"] for r in heldout_rows]
     if not heldout:
         raise ValueError("no held-out documents; raise heldout_fraction or use a larger corpus")
     use_merges = kind == "byte_level" and cfg.bpe_mode == "merges"
@@ -283,6 +316,11 @@ def build_tokenizer(corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, f
             pieces = tokenizer_spm.new_pieces(trained, set(base_tok.get_vocab()), cfg.max_added)
             ext_tok = AutoTokenizer.from_pretrained(str(base_dir))
             n_added = tokenizer_bpe.extend_fast_tokenizer(ext_tok, pieces)
+        sep = document_separators(base_dir, base_tok.get_vocab())
+        if sep.eos_token == ENDOFTEXT and ext_tok.eos_token != ENDOFTEXT:
+            # A GGUF of SmolLM2-Instruct names <|im_end|> (end of a chat turn) as eos; the extended
+            # model is trained on <|endoftext|>-separated documents, so that is where it should stop.
+            ext_tok.eos_token = ENDOFTEXT
         ext_tok.save_pretrained(str(stage))
         if blob:
             (stage / "tibetan.model").write_bytes(blob)  # the trained model, for inspection / reuse
@@ -293,6 +331,7 @@ def build_tokenizer(corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, f
         bad = roundtrip_failures(ext_tok, heldout)
         if bad:
             raise RuntimeError(f"decode(encode(x)) != x for {len(bad)} held-out documents")
+        agreement = check_agreement(stage, check_texts(heldout, PROBES))
         report = {
             "base": str(base),
             "base_kind": kind,
@@ -304,6 +343,9 @@ def build_tokenizer(corpus: Path, base: Path, out: Path, cfg: TokenizerConfig, f
             "train_docs": len(sample),
             "before": fertility(base_tok, heldout),
             "after": fertility(ext_tok, heldout),
+            "groups": fertility_groups(base_tok, ext_tok, heldout_rows, cfg.heldout_min_docs),
+            "agreement": agreement,
+            "document_separator": sep.to_dict(),
         }
         write_json_atomic(stage / "fertility.json", report)
         write_json_atomic(stage / "tokenizer_manifest.json", {"key": key, "config": to_dict(cfg)})
@@ -325,12 +367,17 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", required=True, help="base tokenizer: folder or tokenizer.model")
     parser.add_argument("--out", required=True, help="output tokenizer folder")
     parser.add_argument("--config", default=None, help="YAML config (configs/pipeline/tokenizer.yaml)")
+    parser.add_argument("--sources", default=None, help="sources.yaml: its eval_only sources are never trained on")
     parser.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
 
 
 def cli(args: argparse.Namespace) -> int:
     cfg = load_config(TokenizerConfig, args.config, args.overrides)
-    report = build_tokenizer(Path(args.corpus), Path(args.base), Path(args.out), cfg, force=args.force)
-    print(json.dumps({k: report[k] for k in ("pieces_added", "before", "after")}, indent=2))
+    eval_only = source_info(args.sources, args.corpus).eval_only
+    report = build_tokenizer(Path(args.corpus), Path(args.base), Path(args.out), cfg, args.force, eval_only)
+    print(f"pieces added: {report['pieces_added']}; held-out Tibetan tokens per syllable, base -> extended:")
+    for g, v in report["groups"].items():
+        before, after = v["before"]["tokens_per_syllable"], v["after"]["tokens_per_syllable"]
+        print(f"  {g}: {v['docs']} documents, {before:.3f} -> {after:.3f}")
     return 0

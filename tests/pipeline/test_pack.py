@@ -9,12 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_tokenizer import make_bpe_base, make_clean_corpus  # real-data builders (tests/pipeline on sys.path)
-from tibcpt.pipeline.tokens.pack import PackConfig, copies, pack, token_bytes, with_eos
-from tibcpt.pipeline.tokens.tokenizer import TokenizerConfig, build_tokenizer, is_heldout
+from tibcpt.pipeline.tokens.heldout import is_heldout
+from tibcpt.pipeline.tokens.pack import PackConfig, pack
+from tibcpt.pipeline.tokens.packing import copies, token_bytes, with_eos, with_separators
+from tibcpt.pipeline.tokens.tokenizer import TokenizerConfig, build_tokenizer
 
 from tibcpt.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
+LLAMA2 = REPO.parent / "shared" / "tokenizers" / "llama2" / "tokenizer.model"
 CFG = ["seq_len=128", "shard_mb=1", "validation_fraction=0.1", "batch_docs=16"]
 
 
@@ -36,10 +39,10 @@ def packed(setup) -> tuple[Path, dict]:
     return out, manifest
 
 
-def _stream(tok, texts: list[str], eos: int) -> list[int]:
+def _stream(tok, texts: list[str], eos: int | None, bos: int | None = None) -> list[int]:
     ids: list[int] = []
     for enc in tok.encode_batch(texts, add_special_tokens=False):
-        ids += enc.ids + [eos]
+        ids += [bos] * (bos is not None) + enc.ids + [eos] * (eos is not None)
     return ids
 
 
@@ -50,7 +53,9 @@ def test_shards_hold_the_documents_in_order(setup, packed):
     out, m = packed
     tok = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     assert m["format"] == "tibcpt-shards-v1" and m["seq_len"] == 128
-    assert m["eos_token_id"] == tok.token_to_id("<|endoftext|>")
+    # SmolLM2-style base: <|endoftext|> (its pretraining separator) after each document, not eos <|im_end|>
+    assert m["eos_token_id"] == tok.token_to_id("<|endoftext|>") and m["bos_token_id"] is None
+    assert m["document_separator"]["family"] == "byte-level-endoftext"
     assert m["vocab_size"] == tok.get_vocab_size()
     val = [r for r in rows if is_heldout(r["id"], 0.1)]
     assert m["validation_doc_ids"] == sorted(r["id"] for r in val) and val
@@ -83,6 +88,53 @@ def test_datasets_loads_the_folder(packed):
     assert set(ds) == {"train", "validation"}
     assert ds["train"].num_rows == m["splits"]["train"]["sequences"]
     assert len(ds["validation"][0]["input_ids"]) == 128
+
+
+def test_eval_only_sources_go_to_test_never_train(setup, tmp_path):
+    """sources.yaml `eval_only: true` (issue 12): the source's documents are only in `test`."""
+    import datasets
+    from tokenizers import Tokenizer
+
+    root, tok_dir, rows = setup
+    entries = [("nanhai", "literature", False), ("udhr", "legal", True), ("mila", "religious", False)]
+    (tmp_path / "sources.yaml").write_text("sources:\n" + "".join(
+        f"  - {{name: {n}, kind: local, license: CC-BY-4.0, genre: {g}, path: x, eval_only: {str(e).lower()}}}\n"
+        for n, g, e in entries), encoding="utf-8")  # fmt: skip
+    out = tmp_path / "shards"
+    m = pack(root / "corpus", tok_dir, out, load_config(PackConfig, None, CFG), tmp_path / "sources.yaml", workers=2)
+    assert m["eval_only_sources"] == ["udhr"] and m["test_doc_ids"] == ["udhr/bod"]
+    assert "udhr" not in m["splits"]["train"]["per_source"] and "udhr" not in m["splits"]["validation"]["per_source"]
+    assert "udhr/bod" not in m["validation_doc_ids"]
+    assert set(m["splits"]["test"]["per_source"]) == {"udhr"} and m["splits"]["test"]["docs"] == 1
+    ds = datasets.load_dataset("parquet", data_dir=str(out))
+    assert set(ds) == {"train", "validation", "test"}
+    tok = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
+    udhr = next(r["text"] for r in rows if r["source"] == "udhr")
+    got = [i for row in ds["test"]["input_ids"] for i in row]
+    assert got == _stream(tok, [udhr], m["eos_token_id"])[: len(got)] and len(got) >= 128
+    assert all(s == ["udhr"] for s in ds["test"]["sources"])
+    # the same result from the flag alone (callers without sources.yaml), and training text is unchanged
+    again = pack(root / "corpus", tok_dir, tmp_path / "again", load_config(PackConfig, None, CFG), eval_only={"udhr"})
+    assert again["splits"] == m["splits"]
+
+
+def test_llama2_shards_put_bos_before_each_document(setup, tmp_path):
+    """Llama-2 family: `<s>` before every document and no `</s>`, as Llama-2's tokenizer encodes documents."""
+    from tokenizers import Tokenizer
+
+    root, _, rows = setup
+    tok_dir = tmp_path / "llama-tok"
+    build_tokenizer(
+        root / "corpus", LLAMA2, tok_dir, TokenizerConfig(vocab_size=1500, max_added=1200, heldout_fraction=0.1)
+    )
+    m = pack(root / "corpus", tok_dir, tmp_path / "shards", load_config(PackConfig, None, CFG), workers=2)
+    tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    assert m["bos_token_id"] == tok.token_to_id("<s>") == 1 and m["document_separator"]["eos_token"] is None
+    val = [r["text"] for r in rows if is_heldout(r["id"], 0.1)]
+    ids = pq.read_table(tmp_path / "shards" / "validation").column("input_ids").to_pylist()
+    flat = [i for row in ids for i in row]
+    assert flat == _stream(tok, val, None, bos=1)[: len(flat)]
+    assert tok.token_to_id("</s>") not in flat
 
 
 def test_deterministic_across_workers_and_resumable(setup, packed):
@@ -126,6 +178,10 @@ def test_token_bytes_and_eos():
     assert tb.tolist()[:3] == [3, 3, 4] and tb[:3].sum() == 10 and tb[3] == 2 and tb[4:].sum() == 9
     ids, new_len = with_eos(np.arange(8, dtype=np.int32), lengths, 99)
     assert ids.tolist() == [0, 1, 2, 99, 3, 99, 4, 5, 6, 7, 99] and new_len.tolist() == [4, 2, 5]
+    ids, new_len = with_separators(np.arange(8, dtype=np.int32), lengths, 7, None)
+    assert ids.tolist() == [7, 0, 1, 2, 7, 3, 7, 4, 5, 6, 7] and new_len.tolist() == [4, 2, 5]
+    ids, _ = with_separators(np.arange(8, dtype=np.int32), lengths, 50, 60)
+    assert ids.tolist() == [50, 0, 1, 2, 60, 50, 3, 60, 50, 4, 5, 6, 7, 60]
 
 
 def test_config_validation_names_the_field():

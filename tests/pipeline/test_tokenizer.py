@@ -23,8 +23,10 @@ from tibcpt.config import ConfigError, load_config
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPUS = SHARED / "corpus"
-SMOL = Path("~/.cache/tibcpt/smollm2-tokenizer").expanduser()
 REPO = Path(__file__).resolve().parents[2]
+# The real SmolLM2 tokenizer: `make base-model`'s folder, or bench/pack.py's export.
+SMOL = next((p for p in (REPO / "models" / "smollm2-135m", Path("~/.cache/tibcpt/smollm2-tokenizer").expanduser())
+             if (p / "tokenizer.json").is_file()), REPO / "models" / "smollm2-135m")  # fmt: skip
 
 
 def make_clean_corpus(folder: Path, max_modern: int = 120) -> list[dict]:
@@ -50,7 +52,11 @@ def make_clean_corpus(folder: Path, max_modern: int = 120) -> list[dict]:
 
 
 def make_bpe_base(folder: Path) -> Path:
-    """A small byte-level BPE base (GPT-2 pre-tokenizer) trained on English wikitext2 from ../shared."""
+    """A small byte-level BPE base (GPT-2 pre-tokenizer) trained on English wikitext2 from ../shared.
+
+    Special tokens and eos as in the SmolLM2-Instruct GGUF `make base-model` converts: eos names the
+    chat-turn end `<|im_end|>`, while documents were separated by `<|endoftext|>` in pretraining.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -58,10 +64,11 @@ def make_bpe_base(folder: Path) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=3000, special_tokens=["<|endoftext|>"],
+    trainer = trainers.BpeTrainer(vocab_size=3000, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
     tok.train_from_iterator(text.splitlines(), trainer)
-    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>").save_pretrained(str(folder))
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", bos_token="<|im_start|>",
+                            unk_token="<|endoftext|>").save_pretrained(str(folder))  # fmt: skip
     return folder
 
 
@@ -153,6 +160,8 @@ def test_extension_lowers_fertility_and_keeps_other_text(which, llama_ext, bpe_e
     assert report["before"]["tokens_per_syllable"] > 3.0
     assert report["after"]["tokens_per_syllable"] < report["before"]["tokens_per_syllable"] / 2
     assert json.loads((out / "fertility.json").read_text()) == report
+    assert {"modern", "classical"} <= set(report["groups"])
+    assert report["groups"]["classical"]["after"]["tokens_per_syllable"] < 1.5
     assert check_unchanged(base, ext, non_tibetan_texts()) == []
     rows = pq.read_table(corpus / "data" / "shard-00000.parquet").to_pylist()
     assert roundtrip_failures(ext, [r["text"] for r in rows]) == []
@@ -171,12 +180,74 @@ def test_rebuild_is_skipped_when_up_to_date(llama_ext, corpus):
 
 
 def test_heldout_is_excluded_from_training(corpus):
-    cfg = TokenizerConfig(heldout_fraction=0.1)
+    cfg = TokenizerConfig(heldout_fraction=0.1, heldout_min_docs=0)
     rows = pq.read_table(corpus / "data" / "shard-00000.parquet").to_pylist()
     sample, heldout = split_corpus([corpus / "data" / "shard-00000.parquet"], cfg)
     held_ids = {r["id"] for r in rows if is_heldout(r["id"], 0.1)}
-    assert 0 < len(heldout) == len(held_ids)
-    assert not set(heldout) & set(sample)
+    assert 0 < len(heldout) == len(held_ids) == len({r["id"] for r in heldout} & held_ids)
+    assert not {r["text"] for r in heldout} & set(sample)
+
+
+def test_fertility_slice_per_era_and_eval_only_sources_never_trained(corpus):
+    """At least heldout_min_docs per era where the share cap allows; eval-only sources held out whole."""
+    rows = pq.read_table(corpus / "data" / "shard-00000.parquet").to_pylist()
+    cfg = TokenizerConfig(heldout_fraction=0.02, heldout_min_docs=25, heldout_max_share=0.3)
+    sample, heldout = split_corpus([corpus / "data" / "shard-00000.parquet"], cfg, eval_only={"udhr"})
+    udhr = next(r["text"] for r in rows if r["source"] == "udhr")
+    assert udhr not in sample and any(r["source"] == "udhr" and r["eval_only"] for r in heldout)
+    modern = [r for r in heldout if r["era"] == "modern" and not r["eval_only"]]
+    classical = [r for r in heldout if r["era"] == "classical"]
+    n_classical = sum(r["genre"] == "religious" for r in rows)  # mila chunks: 20 documents
+    assert len(modern) == 25 - 1  # the udhr document counts for the modern era too
+    assert len(classical) == int(0.3 * n_classical) < 25  # capped: a small era keeps most for training
+    assert not {r["text"] for r in heldout} & set(sample)
+
+
+def test_sentencepiece_and_fast_tokenizer_agree_on_independent_text(llama_ext):
+    """The shipped tokenizer.model and tokenizer.json give the same ids (issue 10: 524 of 1,004 lines differed)."""
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+    from transformers import AutoTokenizer
+
+    out, report = llama_ext
+    m = sp_pb2.ModelProto()
+    m.ParseFromString((out / "tokenizer.model").read_bytes())
+    new = [p.score for p in m.pieces[32000:]]
+    assert len(new) == report["pieces_added"] and all(a > b for a, b in zip(new, new[1:]))  # distinct, ordered
+    assert new[0] < min(p.score for p in m.pieces[:32000])
+    stories = sorted((CORPUS / "modern" / "global-asp-stories").glob("*.md"))
+    lines = [ln for p in stories for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    # fast readers parse special-token strings ("<unk>" in WikiText) inside text; sentencepiece never does
+    lines += [t for t in non_tibetan_texts() if not any(x in t for x in ("<unk>", "<s>", "</s>"))]
+    sp, fast = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model")), AutoTokenizer.from_pretrained(out)
+    assert len(lines) > 300
+    assert [fast.encode(t, add_special_tokens=False) for t in lines] == sp.encode(lines)
+    assert report["agreement"]["sentencepiece_disagree"] == 0 and report["agreement"]["texts"] > 100
+
+
+def test_build_fails_loudly_when_tokenizer_files_disagree(corpus, tmp_path, monkeypatch):
+    """The old scores (floor - 1 - rank in float32 below Llama-2's -1e9) tie; the build must refuse them."""
+    import numpy as np
+    from tibcpt.pipeline.tokens import spm as tokenizer_spm
+
+    monkeypatch.setattr(
+        tokenizer_spm, "new_scores", lambda floor, n: [float(np.float32(floor - 1 - r)) for r in range(n)]
+    )
+    with pytest.raises(RuntimeError, match="sentencepiece .*differ on"):
+        build_tokenizer(corpus, SHARED / "tokenizers" / "llama2" / "tokenizer.model", tmp_path / "bad",
+                        load_config(TokenizerConfig, None, SMALL))  # fmt: skip
+    assert not (tmp_path / "bad").exists()  # nothing half-built is left under the real name
+
+
+def test_document_separators_follow_the_family(llama_ext, bpe_ext):
+    from transformers import AutoTokenizer
+
+    out, report = llama_ext
+    assert report["document_separator"]["bos_token"] == "<s>" and report["document_separator"]["eos_token"] is None
+    base, bout, breport = bpe_ext
+    assert breport["document_separator"]["eos_token"] == "<|endoftext|>"
+    assert AutoTokenizer.from_pretrained(base).eos_token == "<|im_end|>"
+    assert AutoTokenizer.from_pretrained(bout).eos_token == "<|endoftext|>"  # where a CPT document ends
 
 
 def test_config_validation_names_the_field():
