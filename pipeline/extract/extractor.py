@@ -48,9 +48,9 @@ class ExtractConfig:
     index_min_own_chars: int = 100
     """An HTML page whose extracted text outside teaser items and links is shorter than this is a
     listing (`index_page`); see tibcpt.pipeline.extract.listing. Chosen on bench/html_extract.py."""
-    index_max_own_chars: int = 400
+    index_max_own_chars: int = 600
     """... as is one with less own text than this and `index_teaser_ratio` times as much teaser text."""
-    index_teaser_ratio: float = 3.0
+    index_teaser_ratio: float = 4.0
     pdf_max_pua_share: float = 0.02
     """Reject a PDF as `pdf_damaged_pua` when private-use characters exceed this share of Tibetan +
     private-use characters (a correct Unicode text layer has none; legacy-font PDFs have one per stack)."""

@@ -21,11 +21,26 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ARTICLE_KINDS = ("article", "short", "related")
-LISTING_KINDS = ("news_list", "tag", "category", "paginated", "home")
+ARTICLE_KINDS = ("article", "short", "related", "linked", "paged_article", "short_teasers")
+LISTING_KINDS = ("news_list", "tag", "category", "paginated", "home", "home_lead", "long_intro", "oddeven", "gallery")
 STYLES = ("gov", "portal", "wp", "table")
 PLAN = {"article": 8, "short": 6, "related": 6, "news_list": 3, "tag": 2, "category": 2, "paginated": 2, "home": 1}
 """Pages per style: 20 articles and 10 listings; 4 styles = 120 pages."""
+HARD_STYLES = ("gov", "portal", "wp", "table", "plain")
+HARD_PLAN = {
+    "short": 2,
+    "short_teasers": 1,
+    "related": 1,
+    "linked": 2,
+    "paged_article": 1,
+    "home_lead": 1,
+    "long_intro": 1,
+    "oddeven": 1,
+    "gallery": 1,
+}
+"""The hard set: cases the main set leaves out (an unclassed-div layout `plain`, articles with inline
+keyword links or an in-article pager, a short article above six related teasers with excerpts, a home page led by a top story's lead paragraph, a category page
+with a long introduction, list items with alternating classes, a photo gallery): 11 per style, 55 pages."""
 
 
 @dataclass
@@ -154,6 +169,12 @@ def _wrap(style: str, t: _Text, title: str, main: str, sidebar: bool = True) -> 
             f'<div id="content"><main id="main">{main}</main><aside id="secondary"><section class="widget"><h2>གསར་ཤོས།</h2>{hot}'
             f'</section></aside></div><footer class="site-footer"><p>© 2024 Tibet Times. All rights reserved.</p></footer></body></html>'
         )
+    if style == "plain":  # old hand-made sites: every block an unclassed div, most of them with links
+        return (
+            f'{head}<div><img src="/logo.gif"></div><div>{" ".join(f"<a href=/c{i}/>{x}</a>" for i, x in enumerate(NAV))}</div>'
+            f'<div><a href="/">ཐོག་ངོས།</a> &gt; <a href="/c1/">གསར་འགྱུར།</a></div><div>{main}</div>'
+            f'<div>{hot}</div><div><a href="/about">ང་ཚོའི་སྐོར།</a> {foot_zh}</div></body></html>'
+        )
     return (  # table
         f'{head}<table width="980" align="center"><tr><td colspan="2"><img src="/banner.gif"></td></tr>'
         f'<tr><td colspan="2">{" | ".join(f"<a href=/c{i}/>{x}</a>" for i, x in enumerate(NAV))}</td></tr>'
@@ -164,25 +185,33 @@ def _wrap(style: str, t: _Text, title: str, main: str, sidebar: bool = True) -> 
 
 def _article(style: str, t: _Text, kind: str) -> tuple[str, str]:
     title = t.headline()
-    if kind == "short":
+    if kind in ("short", "short_teasers"):
         paras = [t.para(150, 400)]
     else:
         paras = [t.para(200, 600) for _ in range(t.rng.randint(4, 9))]
+    shown = list(paras)
+    if kind == "linked":  # keywords in every paragraph linked to tag pages (the text stays the text)
+        for i, p in enumerate(paras):
+            words = p.split("\u0f0b")
+            for j in (2, 7):
+                if j < len(words) - 1:
+                    words[j] = f'<a href="/tag/{j}">{words[j]}</a>'
+            shown[i] = "\u0f0b".join(words)
     info = f"དུས་ཚོད། {t.date()} ཁུངས། བོད་ལྗོངས་ཉིན་རེའི་ཚགས་པར། ལྟ་ཀློག {t.rng.randint(10, 9999)}"
-    n_rel = t.rng.randint(20, 30) if kind == "related" else t.rng.randint(4, 8)
-    excerpt = style in ("portal", "wp") and kind == "related"
+    n_rel = t.rng.randint(20, 30) if kind == "related" else (6 if kind == "short_teasers" else t.rng.randint(4, 8))
+    excerpt = (style in ("portal", "wp") and kind == "related") or kind == "short_teasers"
     related = f'<div class="related"><h3>འབྲེལ་ཡོད་གསར་འགྱུར།</h3>{_links(t, n_rel, excerpt, "li" if not excerpt else "div", style)}</div>'
     share = '<div class="share">མཉམ་སྤྱོད། <a href="#">WeChat</a> <a href="#">Weibo</a> <a href="#">QQ</a></div>'
     editor = "<div class='editor'>རྩོམ་སྒྲིག་པ། བཀྲ་ཤིས།</div>"
     if style == "wp":
         main = (
             f'<article class="post"><header><h1 class="entry-title">{title}</h1><div class="entry-meta">{info}</div></header>'
-            f'<div class="entry-content">{_body(style, paras)}</div><footer class="entry-footer">{share}</footer></article>'
+            f'<div class="entry-content">{_body(style, shown)}</div><footer class="entry-footer">{share}</footer></article>'
             f'{related}<div id="comments" class="comments-area"><h2>བསམ་ཚུལ།</h2><ol class="comment-list"><li class="comment">'
             f"<p>ཡག་པོ་འདུག</p></li></ol></div>"
         )
     else:
-        body_cls = {"gov": "TRS_Editor", "portal": "article-content", "table": "content"}[style]
+        body_cls = {"gov": "TRS_Editor", "portal": "article-content", "table": "content", "plain": ""}[style]
         tags = (
             '<div class="tags">ཁ་ཡིག <a href="/tag/1">བོད།</a> <a href="/tag/2">སློབ་གསོ།</a></div>'
             if style == "portal"
@@ -190,8 +219,11 @@ def _article(style: str, t: _Text, kind: str) -> tuple[str, str]:
         )
         main = (
             f'<div class="article"><h1>{title}</h1><div class="info">{info}</div><div class="{body_cls}" id="content">'
-            f"{_body(style, paras)}</div>{editor}{tags}{share}</div>{related}"
+            f"{_body(style, shown)}</div>{editor}{tags}{share}</div>{related}"
         )
+    if kind == "paged_article":
+        prev_next = f'<div class="prenext"><a href="/p1.html">སྔོན་མ། {t.headline()}</a><a href="/n1.html">རྗེས་མ། {t.headline()}</a></div>'
+        main = main.replace(related, _pager(3) + prev_next + related)
     return _wrap(style, t, title, main), "\n".join(paras)
 
 
@@ -200,6 +232,28 @@ def _listing(style: str, t: _Text, kind: str) -> str:
         kind, "ཐོག་ངོས།"
     )
     item = "article" if style == "wp" else ("li" if kind in ("news_list", "paginated") else "div")
+    if kind == "gallery":
+        pics = "".join(
+            f'<li><a href="/pic/{i}.html"><img src="/img/{i}.jpg"><span>{t.headline()[:18]}</span></a></li>'
+            for i in range(12)
+        )
+        return _wrap(
+            style, t, "པར་རིས།", f'<div class="column"><h1>པར་རིས།</h1><ul class="pics">{pics}</ul>{_pager(9)}</div>'
+        )
+    if kind == "oddeven":
+        rows = "".join(
+            f'<li class="{"odd" if i % 2 else "even"}"><a href="/n/{i}.html">{t.headline()}</a><p>{t.para(70, 140)}</p></li>'
+            for i in range(6)
+        )
+        return _wrap(style, t, title, f'<div class="column"><h1>{title}</h1><ul>{rows}</ul>{_pager(12)}</div>')
+    if kind == "home_lead":
+        focus = f'<div class="focus"><h2><a href="/top.html">{t.headline()}</a></h2><p>{t.para(250, 350)}</p></div>'
+        blocks = "".join(f'<div class="block"><h2>{x}</h2>{_links(t, 8, False, "li", style)}</div>' for x in NAV[1:5])
+        return _wrap(style, t, title, focus + blocks)
+    if kind == "long_intro":
+        intro = f'<div class="intro"><p>{t.para(300, 600)}</p></div>'
+        lst = _links(t, 12, True, "div", style)
+        return _wrap(style, t, title, f'<div class="column"><h1>{title}</h1>{intro}{lst}{_pager(7)}</div>')
     if kind == "home":
         blocks = "".join(
             f'<div class="block"><h2>{x}</h2>{_links(t, 8, i == 0, "li" if i else "div", style)}</div>'
@@ -214,12 +268,14 @@ def _listing(style: str, t: _Text, kind: str) -> str:
     return _wrap(style, t, title, f'<div class="column"><h1>{title}</h1>{intro}{lst}{pager}</div>')
 
 
-def portal_pages(shared: Path, seed: int = 0) -> list[Page]:
-    """The bench set: PLAN pages per style, deterministic for a seed."""
-    t = _Text(shared, seed)
+def portal_pages(shared: Path, seed: int = 0, hard: bool = False) -> list[Page]:
+    """The bench set: PLAN pages per style (or the hard set: HARD_PLAN), deterministic for a seed."""
+    t = _Text(shared, seed + 1000 * hard)
+    if hard:
+        t.pos = len(t.sents) // 2  # other text than the main set
     pages = []
-    for style in STYLES:
-        for kind, n in PLAN.items():
+    for style in HARD_STYLES if hard else STYLES:
+        for kind, n in (HARD_PLAN if hard else PLAN).items():
             for i in range(n):
                 if kind in ARTICLE_KINDS:
                     html, gold = _article(style, t, kind)
