@@ -12,7 +12,8 @@ safe where it is on by default:
   content, and it carries no language. 11.6 % of the characters of the children's stories.
 - `page_markers` (all sources): an "N/M" page counter at the end of a text line ("... འའུ 3/16").
   Only where the document shows a page sequence: at least `min_page_markers` different N with the
-  same M, N <= M, or "N/N" ending the document (the last page). A fraction in a story stays.
+  same M, N <= M, or an "N/N" that is the document's last counter (the last page). A fraction in
+  a story stays.
 - `line_numbers` (opted-in sources only): "(n)" manuscript line numbers (old-tibetan-corpus: "(1)" at
   each line of the Annals, mid-line in the Chronicle, often inside a word: "བཙན (6) པོར"). The mark
   goes; between two syllables a tsheg takes its place (the scribe's line end, where the tsheg was
@@ -96,8 +97,9 @@ def page_denominators(text: str, min_markers: int = 2) -> set[str]:
             pages.setdefault(m.group(2), set()).add(n)
             last = m
     found = {total for total, ns in pages.items() if len(ns) >= min_markers}
-    # The last page's counter ends the document ("... རེད 2/2"): a page counter even when alone.
-    if last is not None and last.end() == len(text.rstrip()) and last.group(1) == last.group(2) != "1":
+    # The last page's counter ("... རེད 2/2", N == M > 1, the document's last "N/M"): a page counter
+    # even alone; a fraction in running text is never N/N.
+    if last is not None and last.group(1) == last.group(2) != "1":
         found.add(last.group(2))
     return found
 

@@ -54,6 +54,9 @@ def test_real_page_lines_and_what_stays() -> None:
     assert "2/23" in story and page_denominators(normalize(story)) == {"23"}
     # One fraction in running text is not a page sequence.
     assert page_denominators("ཕྱེད་ཀ 1/2\nཁ་ལག") == set()
+    # A two-page story that kept only its last counter (L1-8974): "... རེད 2/2" is a page counter.
+    story = normalize((KIDS / "L1-8974-dshaythong-gui-gawoe-me.txt").read_text(encoding="utf-8"))
+    assert page_denominators(story) == {"2"} and page_denominators("ཀ 2/2\nཁ 1/3") == set()
 
 
 def test_old_tibetan_line_numbers_and_lacunae() -> None:
