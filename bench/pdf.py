@@ -8,8 +8,8 @@ Tibetan fonts x 3 layouts (prose, two columns, table), every page with a running
   tibcpt      tibcpt.pipeline.extract.extractor.extract_pdf with the default ExtractConfig
   pypdfium2   PdfTextPage.get_text_range() per page, pages joined by a newline (what a user gets)
   pdfminer    pdfminer.six extract_text (only when it is installed; MIT, a candidate library)
-Syllable and character accuracy (1 - edit distance / gold length; see pdf_fixtures.accuracy), by
-producer, font and layout, plus seconds per page. `--show N` prints the N worst tibcpt cases' text.
+Syllable and character accuracy (1 - edit distance / gold length; see pdf_fixtures.accuracy) and
+whitespace-token accuracy (sees spaces, which the other two ignore), by producer, font and layout, plus seconds per page. `--show N` prints the N worst tibcpt cases' text.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import pypdfium2 as pdfium
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "pipeline")]
 
-from pdf_fixtures import accuracy, build_cases, generate  # noqa: E402
+from pdf_fixtures import accuracy, build_cases, generate, token_accuracy  # noqa: E402
+from tibcpt.pipeline.extract.extractor import ExtractConfig, extract_pdf  # noqa: E402
 
 from tibcpt.io import write_json_atomic  # noqa: E402
-from tibcpt.pipeline.extract.extractor import ExtractConfig, extract_pdf  # noqa: E402
 
 
 def raw_pdfium(data: bytes) -> str:
@@ -61,6 +61,7 @@ def summarize(rows: list[dict], key: str) -> dict:
         f"{m}/{k}": {
             "syllable": round(statistics.mean(r["syllable"] for r in rs), 4),
             "char": round(statistics.mean(r["char"] for r in rs), 4),
+            "token": round(statistics.mean(r["token"] for r in rs), 4),
             "n": len(rs),
         }
         for (m, k), rs in sorted(groups.items())
@@ -92,7 +93,8 @@ def main() -> None:
             seconds[m] = seconds.get(m, 0.0) + time.perf_counter() - t0
             syl, char = accuracy(c.gold, text)
             rows.append(dict(case=c.name, producer=c.producer, font=c.font, layout=c.layout, method=m,
-                             syllable=round(syl, 4), char=round(char, 4), text=text))  # fmt: skip
+                             syllable=round(syl, 4), char=round(char, 4),
+                             token=round(token_accuracy(c.gold, text), 4), text=text))  # fmt: skip
     result = {
         "set": f"tests/pipeline/pdf_fixtures.py build_cases(): {len(cases)} PDFs, {pages} pages",
         "overall": summarize([{**r, "all": "all"} for r in rows], "all"),
@@ -105,7 +107,9 @@ def main() -> None:
     write_json_atomic(args.out, result)
     for section in ("overall", "by_producer", "by_font", "by_layout"):
         for k, v in result[section].items():
-            print(f"{section:12s} {k:32s} syllable {v['syllable']:.3f}  char {v['char']:.3f}  (n={v['n']})")
+            print(
+                f"{section:12s} {k:32s} syllable {v['syllable']:.3f}  char {v['char']:.3f}  token {v['token']:.3f}  (n={v['n']})"
+            )
     print("seconds/page", result["seconds_per_page"])
     ours = sorted((r for r in rows if r["method"] == "tibcpt"), key=lambda r: r["syllable"])
     for r in ours[: args.show]:

@@ -9,7 +9,7 @@ import pypdfium2 as pdfium
 import pytest
 from pdf_fixtures import FOOTER, accuracy, build_cases, generate
 from tibcpt.pipeline.extract.extractor import ExtractConfig, extract_pdf
-from tibcpt.pipeline.extract.pdf import Char, Line, build_lines, running_lines
+from tibcpt.pipeline.extract.pdf_layout import Char, Line, build_lines, running_lines
 
 TARGET = 0.95  # issue 12: syllable accuracy on the project's own PDF test set
 

@@ -1,0 +1,372 @@
+"""PDF page layout for Tibetan: lines rebuilt from the PDF's characters, reading order, running
+headers/footers. Pure functions over pypdfium2's character API; `pdf.pdf_pages` drives them.
+
+pdfium's own text (get_text_range) decides spaces and line breaks from glyph positions, and that
+goes wrong for Tibetan: a vowel sign is its own glyph, drawn over its letter, so the gap from the
+vowel's box to the next letter makes pdfium *generate* a space inside the syllable (`སློ བ`:
+LibreOffice and WeasyPrint with Noto Serif Tibetan), and a vowel drawn left of the pen position
+makes it generate a line break (fpdf2 + Noto: "ཡ\nི"). So we rebuild lines from the characters
+the PDF really has (pdfium marks its own additions with FPDFText_IsGenerated), attach every
+combining mark to the letter its box overlaps, and decide spaces and breaks ourselves.
+Multi-column pages: when the stream zig-zags across columns we re-order text by the whitespace
+gutters between them (the "whitespace rectangle" idea of Breuel 2002, reduced to vertical gutters).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+
+@dataclass(slots=True)
+class Segment:
+    """One run of text on a page, in PDF user space (points, y grows upwards)."""
+
+    left: float
+    bottom: float
+    right: float
+    top: float
+    text: str = ""
+
+
+def _gutters(segments: list[Segment], min_gap: float) -> list[float]:
+    """x positions of vertical white gaps wider than `min_gap` that no segment crosses."""
+    spans = sorted((s.left, s.right) for s in segments)
+    gutters: list[float] = []
+    cur_right = spans[0][1]
+    for left, right in spans[1:]:
+        if left - cur_right >= min_gap:
+            gutters.append((left + cur_right) / 2)
+        cur_right = max(cur_right, right)
+    return gutters
+
+
+Box = tuple[float, float, float, float]
+"""(left, bottom, right, top) in PDF user space."""
+
+
+def reading_boxes(segments: list[Segment], page_width: float) -> list[Box] | None:
+    """Page regions in reading order: column by column, full-width blocks kept in place; None
+    when the page has a single column (then pdfium's own line order is right).
+
+    Gutters are found among segments narrower than 45% of the page (headings and full-width lines
+    would bridge them); a gutter counts only if it has at least 3 segments on each side (so a
+    page number or a marginal note does not make a column). Full-width segments split the page into
+    horizontal bands, each read column by column.
+    """
+    if not segments:
+        return None
+    narrow = [s for s in segments if s.right - s.left < 0.45 * page_width] or segments
+    gutters = [
+        g
+        for g in _gutters(narrow, min_gap=0.02 * page_width)
+        if sum(s.right <= g for s in narrow) >= 3 and sum(s.left >= g for s in narrow) >= 3
+    ]
+    if not gutters:
+        return None
+    spanning = sorted((s for s in segments if any(s.left < g < s.right for g in gutters)), key=lambda s: -s.top)
+    xs = [min(s.left for s in segments) - 1, *gutters, max(s.right for s in segments) + 1]
+    top = max(s.top for s in segments) + 1
+    boxes: list[Box] = []
+    for span in [*spanning, None]:
+        bottom = span.top if span is not None else min(s.bottom for s in segments) - 1
+        if top > bottom:
+            boxes += [(lo, bottom, hi, top) for lo, hi in zip(xs, xs[1:])]
+        if span is not None:
+            boxes.append((xs[0], span.bottom, xs[-1], span.top))
+            top = span.bottom
+    return boxes
+
+
+# pdfium's own text (get_text_range) decides spaces and line breaks from glyph positions, and that
+# goes wrong for Tibetan: a vowel sign is its own glyph, drawn over its letter, so the gap from the
+# vowel's box to the next letter makes pdfium *generate* a space inside the syllable (`སློ བ`:
+# LibreOffice and WeasyPrint with Noto Serif Tibetan), and a vowel drawn left of the pen position
+# makes it generate a line break (fpdf2 + Noto: "ཡ\nི"). So we rebuild lines from the characters
+# the PDF really has (pdfium marks its own additions with FPDFText_IsGenerated), attach every
+# combining mark to the letter its box overlaps, and decide spaces and breaks ourselves.
+_COMBINING = frozenset(
+    chr(c)
+    for c in (*range(0x0F71, 0x0F85), 0x0F86, 0x0F87, *range(0x0F8D, 0x0FBD), 0x0F35, 0x0F37, 0x0F39, 0x0F3E, 0x0F3F)
+)
+_TIB_LETTER = frozenset(chr(c) for c in (*range(0x0F40, 0x0F6D), *range(0x0F71, 0x0FBD)))
+_TIB_INNER = _TIB_LETTER | {"\u0f0b"}
+
+
+def _mark_rank(c: str) -> int:
+    """Order of marks inside a stack (Unicode ch. 13.4): subjoined letters, a-chung, vowels, signs."""
+    o = ord(c)
+    return 0 if 0x0F8D <= o <= 0x0FBC else 1 if o == 0x0F71 else 2 if o < 0x0F7E or 0x0F80 <= o <= 0x0F81 else 3
+
+
+@dataclass(slots=True)
+class Char:
+    """One character of the PDF's text layer (not pdfium-generated), PDF user space."""
+
+    text: str
+    x: float  # origin (pen position) and baseline
+    y: float
+    left: float
+    right: float
+    size: float  # font size in points (1.0 when the PDF does not say)
+    space_before: bool = False  # pdfium generated a space before this character (a gap it saw)
+
+    @property
+    def combining(self) -> bool:
+        return self.text in _COMBINING or unicodedata.category(self.text) in ("Mn", "Mc")
+
+
+@dataclass(slots=True)
+class Line:
+    """Characters on one baseline in reading order; `parts` are [base, *marks] clusters."""
+
+    parts: list[list[Char]] = field(default_factory=list)
+    y: float = 0.0
+    size: float = 1.0
+
+    @property
+    def left(self) -> float:
+        return min(c.left for p in self.parts for c in p)
+
+    @property
+    def right(self) -> float:
+        return max(c.right for p in self.parts for c in p)
+
+    @property
+    def text(self) -> str:
+        return self.render()[0]
+
+    def render(self) -> tuple[str, int]:
+        """(text, generated spaces dropped inside Tibetan). A space goes where the PDF has a space
+        character; where pdfium only generated one (it saw a gap), we keep it if the gap between
+        the two clusters' boxes is at least 0.2 em or either side is not Tibetan, and drop it
+        otherwise: a vowel glyph's box ending early is not a space. Measured on the generated set:
+        spurious gaps -0.16..0.09 em (Noto via LibreOffice/WeasyPrint), real ones (justified
+        LibreOffice lines draw spaces as gaps) 0.6 em and up; a space glyph is 0.25-0.3 em.
+        A gap over 0.8 em is a word or cell gap drawn without any space: it becomes one."""
+        out, prev_base, prev_right, dropped = [], None, 0.0, 0
+        for part in self.parts:
+            base = part[0]
+            if prev_base is not None and base.text != " " and out[-1] != " ":
+                gap = base.left - prev_right
+                tibetan = prev_base.text in _TIB_LETTER and (
+                    base.text in _TIB_INNER or "\u0f0d" <= base.text <= "\u0f14"
+                )
+                if gap > 0.8 * self.size or base.space_before and (gap >= 0.2 * self.size or not tibetan):
+                    out.append(" ")
+                elif base.space_before:
+                    dropped += 1
+            out.append(base.text + "".join(sorted((m.text for m in part[1:]), key=_mark_rank)))
+            prev_base, prev_right = base, max(c.right for c in part)
+        return "".join(out).strip(), dropped
+
+
+def page_chars(textpage: pdfium.PdfTextPage) -> list[Char]:
+    """The PDF's own characters in content-stream order, with positions (pdfium raw API);
+    pdfium's generated spaces become `space_before` flags, its generated line breaks are dropped."""
+    tp = textpage.raw
+    chars, ox, oy = [], ctypes.c_double(), ctypes.c_double()
+    box = [ctypes.c_double() for _ in range(4)]
+    soft = False
+    for i in range(pdfium_c.FPDFText_CountChars(tp)):
+        code = pdfium_c.FPDFText_GetUnicode(tp, i)
+        if pdfium_c.FPDFText_IsGenerated(tp, i) or code in (0, 0xFFFE, 0xFFFF) or code < 0x20 and code != 9:
+            soft = soft or code == 32
+            continue
+        pdfium_c.FPDFText_GetCharOrigin(tp, i, ox, oy)
+        pdfium_c.FPDFText_GetCharBox(tp, i, *box)
+        left, right = box[0].value, box[1].value
+        if right <= left:  # no ink (a space): its pen position is its box
+            left, right = ox.value, ox.value
+        size = pdfium_c.FPDFText_GetFontSize(tp, i) or 1.0
+        if code < 0x80 and chr(pdfium_c.FPDFText_GetUnicode(tp, i + 1)) in _COMBINING:
+            # An ASCII character carrying a Tibetan subjoined letter or vowel is a wrong ToUnicode
+            # entry for a stack glyph (fpdf2 writes "Vྲ", "2ྒྱ" where it wraps inside a stack).
+            continue
+        chars.append(Char(chr(code) if code != 9 else " ", ox.value, oy.value, left, right, size, soft))
+        soft = False
+    return chars
+
+
+def build_lines(chars: list[Char]) -> list[Line]:
+    """Group characters (stream order) into lines: a base character more than 0.4 em off the
+    line's baseline, or more than 1 em left of the line's last base, starts a new line; a mark
+    only when it is 0.8 em off (its pen position may lie left of its letter, and a producer may
+    shift it a little). Each mark then joins the base character of its line whose box it overlaps
+    most (its own letter, whatever the stream order); a mark at the start of a line that overlaps
+    no letter there belongs to the last letter of the line before (fpdf2 wraps inside a stack)."""
+    raw_lines: list[list[Char]] = []
+    cur: list[Char] = []
+    ref: Char | None = None
+    for c in chars:
+        if ref is not None:
+            em = max(ref.size, c.size)
+            off = abs(c.y - ref.y) > (0.8 if c.combining else 0.4) * em
+            if off or (not c.combining and c.x < ref.x - em):
+                raw_lines.append(cur)
+                cur, ref = [], None
+        cur.append(c)
+        if not c.combining:
+            ref = c
+    raw_lines.append(cur)
+    lines: list[Line] = []
+    carry: list[Char] | None = None  # the cluster of the previous line's last letter (stream order)
+    for chs in raw_lines:
+        bases = [c for c in chs if not c.combining]
+        if not bases:
+            if carry is not None:
+                carry += chs
+            continue
+        parts = {id(b): [b] for b in bases}
+        last = None
+        for c in chs:
+            if not c.combining:
+                last = c
+                continue
+
+            def score(b: Char, c: Char = c, last: Char | None = last) -> tuple[float, bool, float]:
+                overlap = min(b.right, c.right) - max(b.left, c.left)
+                return overlap, b is last, -abs((b.left + b.right) - (c.left + c.right))
+
+            best = max(bases, key=score)
+            # (only onto a Tibetan letter: never a page number or a header's last digit)
+            if last is None and carry is not None and carry[0].text in _TIB_LETTER and score(best)[0] <= 0:
+                carry.append(c)
+            else:
+                parts[id(best)].append(c)
+        carry = parts[id(bases[-1])]
+        bases.sort(key=lambda b: b.x)  # stable: equal pen positions keep stream order
+        sizes = sorted(b.size for b in bases)
+        lines.append(Line([parts[id(b)] for b in bases], bases[0].y, sizes[len(sizes) // 2]))
+    return lines
+
+
+def _split_gaps(line: Line) -> list[Line]:
+    """Pieces of a line separated by more than 2 em of white (columns or cells on one baseline)."""
+    out = [Line([line.parts[0]], line.y, line.size)]
+    for part in line.parts[1:]:
+        prev = out[-1].parts[-1][0]
+        if part[0].text != " " and part[0].left - prev.right > 2 * line.size:
+            out.append(Line([], line.y, line.size))
+        out[-1].parts.append(part)
+    return [ln for ln in out if ln.text]
+
+
+def horizontal_rules(page: pdfium.PdfPage) -> list[float]:
+    """y of the page's horizontal rules (path objects under 2 pt high and over 20 pt wide): the
+    borders between table rows that LibreOffice, WeasyPrint and fpdf2 draw."""
+    ys = []
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=3):
+        left, bottom, right, top = obj.get_bounds()
+        if top - bottom < 2 and right - left > 20:
+            ys.append((top + bottom) / 2)
+    return ys
+
+
+def order_lines(lines: list[Line], page_width: float, rules: list[float] = ()) -> list[Line]:
+    """Reading order. The content stream is kept when it already reads column by column (what
+    LibreOffice, browsers/WeasyPrint and fpdf2 write, and the only right order for table rows);
+    only a stream that zig-zags across a column gutter on most lines is re-ordered column by
+    column (`reading_boxes`), unless horizontal rules separate those lines: then it is a ruled
+    table read row by row, which looks the same geometrically. A borderless table whose cells are
+    all one line is read column by column: a known limit."""
+    pieces = [p for ln in lines for p in _split_gaps(ln)]
+    segs = [Segment(p.left, p.y, p.right, p.y + p.size) for p in pieces]
+    boxes = reading_boxes(segs, page_width) if len(segs) > 5 else None
+    if boxes is None:
+        return pieces
+
+    def box_of(s: Segment) -> int:
+        cx, cy = (s.left + s.right) / 2, (s.bottom + s.top) / 2
+        hits = [i for i, (lo, bo, hi, to) in enumerate(boxes) if lo <= cx <= hi and bo <= cy <= to]
+        return hits[0] if hits else -1
+
+    idx = [box_of(s) for s in segs]
+    jumps = [(a, b) for a, b in zip(segs, segs[1:]) if box_of(b) < box_of(a)]
+    if len(jumps) <= max(2, 0.25 * len(pieces)):
+        return pieces
+    # a rule between the two lines of a back-jump (row n's last cell, row n+1's first) = table
+    ruled = sum(1 for a, b in jumps if any(b.top < y < a.bottom + 0.5 * (a.top - a.bottom) for y in rules))
+    if ruled >= 0.5 * len(jumps):
+        return pieces
+    return [p for _, _, p in sorted(zip(idx, range(len(pieces)), pieces), key=lambda t: (t[0], t[1]))]
+
+
+_NUMBERISH = re.compile(r"[0-9\u0f20-\u0f29]+")
+_PAGE_NUMBER = re.compile(
+    r"^[\s\-–—|/.()\[\]0-9\u0f20-\u0f29ivxlcIVXLC]*[0-9\u0f20-\u0f29ivxIVX][\s\-–—|/.()\[\]0-9\u0f20-\u0f29]*$"
+)
+
+
+def running_lines(pages: list[list[Line]], heights: list[float], zone: float = 0.15) -> list[set[int]]:
+    """Per page, the indices of running headers, footers and page numbers to drop.
+
+    A line counts when it lies in the top or bottom `zone` of its page and either is a bare page
+    number ("3", "- 3 -", "༣", "3/8") or, digits masked, repeats at about the same height on at least
+    half of the pages (two at least): "ཤོག་ངོས། 3", a book title; or is the top-most or bottom-most
+    line of its page in small print (under 0.85 of the document's median text size: headers and
+    footers are set smaller, and that is all there is to go on for a one-page document). Body
+    lines inside the zone differ from page to page and are set at body size.
+    """
+    sizes = sorted(ln.size for lines in pages for ln in lines for _ in ln.parts)
+    body = sizes[len(sizes) // 2] if sizes else 0.0
+
+    def key(ln: Line, h: float) -> tuple[str, int]:
+        return _NUMBERISH.sub("#", re.sub(r"\s+", "", ln.text)), round(ln.y / 6) if ln.y > h / 2 else -round(
+            (h - ln.y) / 6
+        )
+
+    counts: dict[str, set[int]] = {}
+    for pi, (lines, h) in enumerate(zip(pages, heights)):
+        for ln in lines:
+            if ln.y < zone * h or ln.y > (1 - zone) * h:
+                text, band = key(ln, h)
+                for b in (band - 1, band, band + 1):  # same height within ~6 pt
+                    counts.setdefault(f"{b}|{text}", set()).add(pi)
+    drop: list[set[int]] = []
+    for lines, h in zip(pages, heights):
+        out = set()
+        extreme = {max(lines, key=lambda ln: ln.y).y, min(lines, key=lambda ln: ln.y).y} if lines else set()
+        for li, ln in enumerate(lines):
+            if not (ln.y < zone * h or ln.y > (1 - zone) * h):
+                continue
+            text, band = key(ln, h)
+            repeated = len(pages) >= 2 and len(counts.get(f"{band}|{text}", ())) >= max(2, len(pages) / 2)
+            small = ln.y in extreme and ln.size < 0.85 * body
+            if repeated or small or _PAGE_NUMBER.match(ln.text):
+                out.add(li)
+        drop.append(out)
+    return drop
+
+
+def join_pieces(pieces: list[Line]) -> tuple[str, int]:
+    """Lines of a page joined; (text, generated spaces dropped).
+
+    Tibetan wraps after a tsheg with no hyphen: such a line continues on the next line of its block
+    (below it, starting at its left edge). A line that ends inside a syllable (on a letter or
+    vowel) and fills its column was wrapped inside the syllable (fpdf2 breaks anywhere): it
+    continues too. Otherwise a line break (table cells stay apart)."""
+    out, dropped = "", 0
+    for i, p in enumerate(pieces):
+        text, d = p.render()
+        dropped += d
+        if not text:
+            continue
+        if out:
+            prev = pieces[i - 1]
+            # the next line of the same block starts at its left edge (or left of an indent);
+            # a table's next cell starts right of it, the next row's first cell far left
+            below = -4 * prev.size < p.left - prev.left < prev.size and p.y < prev.y
+            # or the top of the next column: right of this line and far above it
+            below = below or (p.left > prev.right - prev.size and p.y > prev.y + 8 * prev.size)
+            col_right = max(q.right for q in pieces if abs(q.left - prev.left) < 2 * prev.size)
+            full = prev.right >= col_right - 1.5 * prev.size
+            wrapped = out[-1] in _TIB_LETTER and text[0] in _TIB_INNER and full
+            out += "" if below and (out.endswith("\u0f0b") or wrapped) else "\n"
+        out += text
+    return out, dropped
