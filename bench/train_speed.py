@@ -1,0 +1,332 @@
+"""tibcpt's trainer against the Hugging Face Trainer on the same shapes, data and GPU, in one run (issue 11).
+
+Every variant runs in its own process (liger-kernel patches transformers' module globals, and the
+time to the first step must include imports and compilation): `tibcpt.training.train` on a token
+shard folder, and `transformers.Trainer` on the same packed sequences. Models are random (the
+FLOPs, memory and kernels do not depend on the weights): the SmolLM2-135M shape with the extended
+68,857-token vocabulary, and the Llama-3.2-1B shape (128,256 tokens) for MFU and peak memory.
+
+    python bench/train_speed.py --shards out/shards --out bench/results/train_speed.json [--runs a,b]
+
+Throughput leaves out the first interval (compilation, warm-up): tibcpt's from its train_log.jsonl
+(time-weighted over the logged intervals after the first), the HF Trainer's from a callback that
+synchronises the GPU at the start and the end of the measured steps. MFU for both: tibcpt's
+metrics.flops_per_token (6N + 12·L·H·Q·T) over the H200's dense bf16 peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPES = {
+    "smollm2-135m": dict(  # SmolLM2-135M's config.json with the Tibetan-extended vocabulary
+        hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+        num_key_value_heads=3, head_dim=64, vocab_size=68857, tie_word_embeddings=True, rms_norm_eps=1e-5,
+        max_position_embeddings=8192, rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
+    ),
+    "llama-3.2-1b": dict(  # meta-llama/Llama-3.2-1B's config.json
+        hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+        num_key_value_heads=8, head_dim=64, vocab_size=128256, tie_word_embeddings=True, rms_norm_eps=1e-5,
+        max_position_embeddings=131072, rope_parameters={
+            "rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+    ),
+    "tiny": dict(  # --smoke on a CPU: checks the script, measures nothing
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, vocab_size=68857, tie_word_embeddings=True, rms_norm_eps=1e-5,
+        max_position_embeddings=2048, rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
+    ),
+}  # fmt: skip
+# Micro-batch x accumulation: 16 x 2048 tokens per optimizer step for both shapes (issue 11).
+BATCH = {"smollm2-135m": (16, 1), "llama-3.2-1b": (8, 2), "tiny": (1, 2)}
+SEQ = 2048
+LR, WARMUP = 6e-4, 5
+
+
+def R(name, fw, shape="smollm2-135m", steps=50, log=5, **kw):
+    return {"name": name, "fw": fw, "shape": shape, "steps": steps, "log": log, **kw}
+
+
+# tibcpt: kernels auto|none|all, compile. HF: compile, liger. `stop`: end the process once the
+# last needed record is logged (skips final eval/save; those are timed by the first-step runs).
+RUNS = [
+    R("hf_eager", "hf", steps=40, warm=10),
+    R("hf_compiled", "hf", steps=40, warm=10, compile=True),
+    R("tibcpt_eager_plain", "tibcpt", kernels="none"),
+    R("tibcpt_eager", "tibcpt", kernels="auto"),
+    R("tibcpt_first_step_cold", "tibcpt", steps=2, log=1, compile=True, eval_at_start=True, stop=1, cache="fresh"),
+    R("tibcpt_first_step_warm", "tibcpt", steps=2, log=1, compile=True, eval_at_start=True, stop=1),
+    R("tibcpt_compiled", "tibcpt", compile=True),
+    R("tibcpt_compiled_all_liger", "tibcpt", compile=True, kernel_set="all"),
+    R("tibcpt_fp16_eager_plain", "tibcpt", steps=30, kernels="none", precision="fp16"),
+    R("tibcpt_fp16_compiled", "tibcpt", steps=30, compile=True, precision="fp16"),
+    R("hf_1b_compiled", "hf", shape="llama-3.2-1b", steps=12, warm=4, compile=True),
+    R("tibcpt_1b_compiled", "tibcpt", shape="llama-3.2-1b", steps=12, log=4, warm=4, compile=True, stop=12),
+    R("hf_liger_compiled", "hf", steps=40, warm=10, compile=True, liger=True),
+]
+
+
+def make_model(shape: str, folder: Path) -> Path:
+    """A random model of `shape` (fp32 init on the GPU, saved as safetensors in bf16 to halve the I/O)."""
+    if (folder / "config.json").is_file():
+        return folder
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(**SHAPES[shape], bos_token_id=1, eos_token_id=2, attention_bias=False, mlp_bias=False)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    model.to(torch.bfloat16).save_pretrained(folder, safe_serialization=True)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the runs are other processes: give them the memory
+    return folder
+
+
+def tibcpt_cmd(run: dict, model: Path, shards: str, out: Path, cache: Path) -> list[str]:
+    b, acc = BATCH[run["shape"]]
+    kernels = run.get("kernels", "auto")
+    sets = [
+        f"model.model_name_or_path={model}", "model.finetuning_type=full", f"model.kernels={kernels}",
+        f"model.compile={str(run.get('compile', False)).lower()}", f"model.compile_cache_dir={cache}",
+        f"data.shards={shards}", "data.eval_max_sequences=16", f"optim.learning_rate={LR}",
+        f"optim.warmup_steps={WARMUP}", "optim.lr_scheduler_type=cosine", f"output_dir={out}",
+        f"per_device_train_batch_size={b}", "per_device_eval_batch_size=8", f"gradient_accumulation_steps={acc}",
+        f"max_steps={run['steps']}", f"mixed_precision={run.get('precision', 'bf16')}",
+        f"logging_steps={run['log']}", "eval_steps=0", "save_steps=0", "tensorboard=false",
+        f"eval_at_start={str(run.get('eval_at_start', False)).lower()}", "seed=42",
+    ]  # fmt: skip
+    args = ["--config", str(REPO / "configs/train/smollm2-135m.yaml")] + sets
+    if run.get("kernel_set") == "all":  # bench-only variant: all four liger kernels under compile as well
+        return [sys.executable, "-c", ALL_KERNELS_LAUNCHER] + args
+    return [sys.executable, "-m", "tibcpt.training.train"] + args
+
+
+ALL_KERNELS_LAUNCHER = """import runpy, sys
+import tibcpt.training.kernels as k
+k.kernel_set = lambda compiled: k.ALL_KERNELS
+sys.argv = ["tibcpt.training.train"] + sys.argv[1:]
+runpy.run_module("tibcpt.training.train", run_name="__main__", alter_sys=True)
+"""
+
+
+def launch(cmd: list[str], env: dict, log_path: Path, train_log: Path | None, stop: int | None, timeout: float):
+    """Run `cmd`; returns (rc, seconds to the first train record, wall seconds). Polls train_log."""
+    t0 = time.time()
+    first = None
+    with log_path.open("w") as logf:
+        p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        while p.poll() is None:
+            if time.time() - t0 > timeout:
+                p.kill()
+                break
+            if train_log is not None and train_log.is_file():
+                recs = [json.loads(x) for x in train_log.read_text().splitlines() if x.strip()]
+                steps = [r["step"] for r in recs if r["kind"] == "train"]
+                if steps and first is None:
+                    first = time.time() - t0
+                if stop and steps and max(steps) >= stop:
+                    p.terminate()
+                    p.wait(30)
+                    return 0, first, time.time() - t0
+            time.sleep(0.05)
+    return p.wait(), first, time.time() - t0
+
+
+def tibcpt_result(run: dict, out: Path) -> dict:
+    """Throughput over the logged intervals after step `warm` (time-weighted), losses, memory."""
+    recs = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x.strip()]
+    train = [r for r in recs if r["kind"] == "train"]
+    b, acc = BATCH[run["shape"]]
+    tok_step = b * acc * SEQ
+    pairs = [(p, r) for p, r in zip(train, train[1:]) if p["step"] >= run.get("warm", 2 * run["log"])]
+    steps = sum(r["step"] - p["step"] for p, r in pairs)
+    secs = sum((r["step"] - p["step"]) * tok_step / r["tokens_per_s"] for p, r in pairs)
+    last = train[-1]
+    return {
+        "tokens_per_s": round(steps * tok_step / secs) if pairs else None,
+        "mfu_logged": last.get("mfu"),
+        "peak_mem_gib": round(last["peak_mem_gib"], 2) if last.get("peak_mem_gib") else None,
+        "losses": {r["step"]: r["loss"] for r in train},
+        "skipped_steps": last["skipped_steps"],
+        "data_share": round(sum(r["data_share"] for _, r in pairs) / len(pairs), 4) if pairs else None,
+        "measured_steps": steps,
+    }
+
+
+def count_compile_events(log_text: str) -> dict:
+    return {
+        "recompiles": log_text.count("Recompiling function"),
+        "graph_breaks": log_text.count("Graph break"),
+    }
+
+
+def hf_worker(spec: dict) -> None:
+    """One HF Trainer run (in its own process); writes a JSON result to spec['result']."""
+    import pyarrow.parquet as pq
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
+
+    t0 = spec["t0"]
+    files = sorted(Path(spec["shards"], "train").glob("*.parquet"))
+    rows = [r for f in files for r in pq.read_table(f, columns=["input_ids"]).column(0).to_pylist()]
+    data = [{"input_ids": torch.tensor(r, dtype=torch.int64)} for r in rows]
+
+    def collate(items):
+        ids = torch.stack([x["input_ids"] for x in items])
+        return {"input_ids": ids, "labels": ids}
+
+    b, acc = BATCH[spec["shape"]]
+    marks: dict[str, float] = {}
+
+    cuda = torch.cuda.is_available()
+
+    class Timer(TrainerCallback):
+        """Wall time at steps 1, warm and last, after the GPU has finished them (3 syncs per run)."""
+
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step in (1, spec["warm"], spec["steps"]):
+                if cuda:
+                    torch.cuda.synchronize()
+                marks[str(state.global_step)] = time.time()
+
+    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32, attn_implementation="sdpa")
+    args = TrainingArguments(
+        output_dir=spec["out"], per_device_train_batch_size=b, gradient_accumulation_steps=acc,
+        max_steps=spec["steps"], learning_rate=LR, warmup_steps=WARMUP, lr_scheduler_type="cosine",
+        weight_decay=0.0, max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda, logging_steps=5,
+        optim="adamw_torch_fused" if cuda else "adamw_torch",
+        save_strategy="no", report_to="none", torch_compile=spec.get("compile", False), seed=42,
+        dataloader_drop_last=True, disable_tqdm=True, use_liger_kernel=spec.get("liger", False),
+    )  # fmt: skip
+    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate, callbacks=[Timer()])
+    trainer.train()
+    w, s = spec["warm"], spec["steps"]
+    tok_s = (s - w) * b * acc * SEQ / (marks[str(s)] - marks[str(w)])
+    losses = {h["step"]: h["loss"] for h in trainer.state.log_history if "loss" in h}
+    res = {
+        "tokens_per_s": round(tok_s),
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        "first_step_s": round(marks["1"] - t0, 1),
+        "losses": losses,
+        "measured_steps": s - w,
+    }
+    Path(spec["result"]).write_text(json.dumps(res))
+
+
+def n_params(shape: str) -> int:
+    """Parameters of a tied-embedding Llama of `shape` (as model.parameters() counts them)."""
+    c = SHAPES[shape]
+    h, d, L = c["hidden_size"], c["head_dim"], c["num_hidden_layers"]
+    attn = 2 * h * c["num_attention_heads"] * d + 2 * h * c["num_key_value_heads"] * d  # q, o; k, v
+    mlp = 3 * h * c["intermediate_size"]
+    return c["vocab_size"] * h + L * (attn + mlp + 2 * h) + h
+
+
+def mfu_of(shape: str, tok_s: float | None) -> float | None:
+    """tibcpt's MFU formula (metrics.py) for either trainer, over the GPU's dense bf16 peak."""
+    import torch
+    from tibcpt.training.metrics import flops_per_token, peak_flops
+
+    c = SHAPES[shape]
+    peak = peak_flops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
+    if not tok_s or not peak:
+        return None
+    f = flops_per_token(n_params(shape), c["num_hidden_layers"], c["num_attention_heads"], c["head_dim"], SEQ)
+    return round(tok_s * f / peak, 4)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shards", required=True, help="token shard folder (tibcpt pack, seq_len 2048)")
+    ap.add_argument("--work", default="/tmp/train-speed", help="scratch folder (models, run outputs, caches)")
+    ap.add_argument("--out", required=True, help="results JSON")
+    ap.add_argument("--runs", default="", help="comma-separated run names (default: all)")
+    ap.add_argument("--timeout", type=float, default=240, help="seconds per run")
+    ap.add_argument("--smoke", action="store_true", help="tiny model, 4 steps, no compile: check the script on a CPU")
+    ap.add_argument("--hf-worker", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.hf_worker:
+        return hf_worker(json.loads(a.hf_worker))
+    import torch
+    import transformers
+
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    names = a.runs.split(",") if a.runs else [r["name"] for r in RUNS]
+    unknown = set(names) - {r["name"] for r in RUNS}
+    if unknown:
+        raise SystemExit(f"--runs: unknown {sorted(unknown)}")
+    wanted = [r for n in names for r in RUNS if r["name"] == n]  # in the order asked
+    if a.smoke:
+        wanted = [dict(r, shape="tiny", steps=4, log=1, warm=2, stop=None) for r in wanted if not r.get("compile")]
+    out_path = Path(a.out)
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    results.setdefault("runs", {})
+    results["setup"] = {
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (smoke)",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "liger_kernel": _version("liger-kernel"),
+        "data": f"{a.shards}: packed Tibetan sequences of 2048 tokens (tibcpt pack)",
+        "models": "random init; shapes " + ", ".join(SHAPES),
+        "batch": {k: f"{b} x {SEQ} x {acc} accumulation" for k, (b, acc) in BATCH.items() if k != "tiny"},
+        "script": "bench/train_speed.py",
+    }
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", TORCH_LOGS="recompiles,graph_breaks")
+    cache = work / "inductor-cache"
+    for run in wanted:
+        model = make_model(run["shape"], work / run["shape"])
+        out = work / "runs" / run["name"]
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        if run.get("cache") == "fresh":
+            shutil.rmtree(cache, ignore_errors=True)
+        log_path = work / f"{run['name']}.log"
+        t_start = time.time()
+        if run["fw"] == "tibcpt":
+            cmd = tibcpt_cmd(run, model, a.shards, out, cache)
+            rc, first, wall = launch(cmd, env, log_path, out / "train_log.jsonl", run.get("stop"), a.timeout)
+        else:
+            spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t_start)
+            cmd = [sys.executable, __file__, "--shards", a.shards, "--out", "-", "--hf-worker", json.dumps(spec)]
+            rc, first, wall = launch(cmd, env, log_path, None, None, a.timeout)
+        text = log_path.read_text(errors="replace")
+        res: dict = {"rc": rc, "wall_s": round(wall, 1), **count_compile_events(text)}
+        try:
+            if run["fw"] == "tibcpt":
+                res.update(tibcpt_result(run, out), first_step_s=round(first, 1) if first else None)
+            else:
+                res.update(json.loads((out / "r.json").read_text()))
+            res["mfu_same_formula"] = mfu_of(run["shape"], res["tokens_per_s"])
+        except (OSError, ValueError, KeyError, ZeroDivisionError, IndexError, TypeError) as err:
+            res["error"] = f"{type(err).__name__}: {err}"
+            res["log_tail"] = text[-3000:]
+        results["runs"][run["name"]] = {"spec": run, **res}
+        out_path.write_text(json.dumps(results, indent=1))
+        short = {k: res.get(k) for k in ("rc", "tokens_per_s", "mfu_same_formula", "peak_mem_gib", "first_step_s")}
+        print(f"{run['name']:<28} {short} recompiles={res['recompiles']} breaks={res['graph_breaks']}", flush=True)
+        if "error" in res:
+            print(res["log_tail"][-1500:], flush=True)
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    main()

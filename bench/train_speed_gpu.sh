@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One lent-GPU call of bench/train_speed.py (the device machine has torch, transformers and triton but
+# no liger-kernel and no pip index): liger-kernel from wheels carried in .speed/whl, the shard folder
+# in .speed/shards, tibcpt importable through a path shim (package-dir mapping, no install needed).
+# Usage: bash bench/train_speed_gpu.sh RUN[,RUN...]   (results: $OUT/train_speed.json, $OUT/logs.tgz)
+set -uo pipefail
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .speed/whl/*.whl || exit 1
+S=/tmp/shim/tibcpt && mkdir -p $S && cp -r tibcpt/. $S/ && ln -sfn "$PWD/training" $S/training && ln -sfn "$PWD/pipeline" $S/pipeline
+export PYTHONPATH=/tmp/shim:/tmp/site
+nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm --format=csv
+python3 -c "import torch, transformers, triton, liger_kernel; print('torch', torch.__version__, 'transformers', transformers.__version__, 'triton', triton.__version__)"
+if [ "${SPEED_TESTS:-1}" = 1 ]; then
+  timeout 150 python3 -m pytest -q -p no:cacheprovider tests/training/test_speed.py -k "not trainer" 2>&1 | tail -6
+fi
+timeout "${BENCH_TIMEOUT:-400}" python3 bench/train_speed.py --shards .speed/shards --out "$OUT/train_speed.json" --runs "$1"
+tar czf "$OUT/logs.tgz" -C /tmp/train-speed --wildcards '*.log' 2>/dev/null
+ls -la "$OUT"
