@@ -137,6 +137,7 @@ _META_LINE = re.compile(
     r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}|版权所有|ICP备|公网安备|Copyright|©|All rights reserved"
 )
 _META_MAX = 160
+_HEADING_MAX = 40
 _RESIDUE = re.compile(r"[\s|\\\-•*>:,.;/]+")
 
 
@@ -199,7 +200,8 @@ def judge(html: str, text: str, cfg: ListingConfig) -> Verdict:
     blob = "\x00".join(texts)
     anchors = sorted({n for a in tree.iter("a") if len(n := _norm(a.text_content())) >= 2}, key=len, reverse=True)
     excerpts = excerpt_chars(items)
-    own_lines, own, teaser = [], 0, 0
+    kept: list[tuple[str, int] | None] = []  # (own line, its length), None for a teaser line
+    own, teaser = 0, 0
     for ln in lines:
         segs = [_norm(sg).lstrip("-•* ") for sg in _segments(ln)]  # "- item": trafilatura's <li>
         own_segs = []
@@ -223,8 +225,16 @@ def judge(html: str, text: str, cfg: ListingConfig) -> Verdict:
             if sq:
                 own_segs.append(n)
         if own_segs:
-            own += sum(len(n) for n in own_segs)
-            own_lines.append(ln if own_segs == segs else " ".join(own_segs))
+            kept.append((ln if own_segs == segs else " ".join(own_segs), sum(len(n) for n in own_segs)))
+        elif any(_squash(n) for n in segs):
+            kept.append(None)
+    # A short line right above teaser lines is that block's heading ("འབྲེལ་ཡོད་གསར་འགྱུར།", related news).
+    own_lines = []
+    for i, k in enumerate(kept):
+        if k is None or (k[1] < _HEADING_MAX and i + 1 < len(kept) and kept[i + 1] is None):
+            continue
+        own_lines.append(k[0])
+        own += k[1]
     # Without any repeated linked structure or link lines a short page is a short text, not a listing
     # (the length filters judge it later). Extracted teaser text and excerpts on the page measure the
     # same thing two ways (trafilatura keeps some teaser lists, drops others): the larger counts.
