@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -13,7 +14,15 @@ import pytest
 from site_fixture import CHINESE, expected_fetches, start_site, stop_site, tibetan_articles
 from tibcpt.pipeline.crawl.crawler import WebOptions, crawl_source
 from tibcpt.pipeline.crawl.fetch import is_public_address, parse_retry_after, parse_robots
-from tibcpt.pipeline.crawl.parse import normalize_url, parse_feed, parse_sitemap, scope_reason, tibetan_share
+from tibcpt.pipeline.crawl.parse import (
+    normalize_url,
+    parse_feed,
+    parse_page,
+    parse_sitemap,
+    robots_directives,
+    scope_reason,
+    tibetan_share,
+)
 from tibcpt.pipeline.sources.registry import get_kind, parse_source
 from warcio.archiveiterator import ArchiveIterator
 
@@ -108,8 +117,22 @@ def test_robots_sitemap_feed_parsers():
     assert parse_retry_after("7") == 7.0 and parse_retry_after(None) is None
     idx = b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>/s1.xml</loc></sitemap></sitemapindex>'
     assert parse_sitemap(idx, "http://127.0.0.1:9/") == ([], ["http://127.0.0.1:9/s1.xml"])
+    gz_index = gzip.compress(idx)  # a .xml.gz file served as application/x-gzip, not Content-Encoding
+    assert parse_sitemap(gz_index, "http://127.0.0.1:9/") == ([], ["http://127.0.0.1:9/s1.xml"])
+    assert parse_sitemap(gzip.compress(b"\x00" * 10), "http://h/") == ([], [])
     atom = b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><link href="http://h/e1"/></entry></feed>'
     assert parse_feed(atom, "http://h/") == ["http://h/e1"]
+    page = parse_page(
+        b'<html><head><meta name="robots" content="noindex"><link rel="Canonical" href="/a?utm_medium=x">'
+        b'</head><body><a href="/b" rel="nofollow ugc">b</a><a href="/c?sid=0123456789abcdef01">c</a></body></html>',
+        "http://h/p",
+    )
+    assert (page.noindex, page.nofollow, page.nofollow_links) == (True, False, 1)
+    assert page.links == ["http://h/c"] and page.canonical == "http://h/a"
+    assert robots_directives([], "none") == (True, True) and robots_directives([], "otherbot: noindex") == (
+        False,
+        False,
+    )
     assert not is_public_address("127.0.0.1") and not is_public_address("10.1.2.3")
     assert not is_public_address("169.254.1.1") and is_public_address("8.8.8.8")
 
@@ -346,3 +369,22 @@ def test_portal_crawl_fetches_each_page_once_and_corpus_keeps_only_articles(site
         }
     )
     assert m["totals"]["docs_in"] == m["totals"]["docs_out"] + m["totals"]["rejected"]
+
+
+def test_one_requests_session_per_worker_thread(tmp_path):
+    """requests.Session is not thread-safe: each worker thread gets its own, reused for its requests."""
+    import threading
+
+    from tibcpt.pipeline.crawl.crawler import Crawler
+
+    entry = {"name": "w", "kind": "web", "license": "unknown", "genre": "news", "seeds": ["http://h/"], "contact": "x"}
+    crawler = Crawler(parse_source(entry, tmp_path), tmp_path / "c")
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append((crawler.session, crawler.session))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(a is b for a, b in seen) and len({id(a) for a, _ in seen}) == 3
+    crawler.sink.close()
+    crawler.frontier.close()

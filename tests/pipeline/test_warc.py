@@ -111,3 +111,23 @@ def test_warc_kind_paths(tmp_path, tibetan):
     with pytest.raises(FileNotFoundError):
         kind.list_items(missing)
     assert content_format("TEXT/HTML; charset=gb2312") == "html" and content_format(None) is None
+
+
+def test_noindex_and_crawler_roles_are_rejected_with_reasons(tmp_path, tibetan):
+    """Pages the site marks noindex (meta robots in any attribute order and case, or X-Robots-Tag)
+    and pages the crawler archived as duplicates or canonical twins stay in the WARC, never become
+    documents; a header scoped to another crawler does not apply to us."""
+    sink = WarcSink(tmp_path, "t")
+    meta = b"<html><head><meta content='NOINDEX, follow' name=\"Robots\"></head><body><p>x</p></body></html>"
+    _write(sink, "/meta.html", "200 OK", "text/html", meta)
+    _write(sink, "/hdr.html", "200 OK", "text/html", _html(tibetan), extra=[("X-Robots-Tag", "noindex")])
+    _write(sink, "/other.html", "200 OK", "text/html", _html(tibetan), extra=[("X-Robots-Tag", "googlebot: noindex")])
+    _write(sink, "/nofollow.html", "200 OK", "text/html", _html(tibetan), extra=[("X-Robots-Tag", "nofollow")])
+    _write(sink, "/dup.html", "200 OK", "text/html", _html(tibetan), role="duplicate")
+    _write(sink, "/print.html", "200 OK", "text/html", _html(tibetan), role="canonical_twin")
+    sink.close()
+    out = [r for f in sorted(tmp_path.glob("*.warc.gz")) for r in iter_warc(f, "s")]
+    docs = {d.meta["url"].removeprefix("http://example.org") for d in out if isinstance(d, RawDoc)}
+    assert docs == {"/other.html", "/nofollow.html"}
+    reasons = Counter(r.reason for r in out if isinstance(r, Rejection))
+    assert reasons == Counter(["robots_noindex", "robots_noindex", "warc_crawl_duplicate", "warc_crawl_canonical_twin"])
