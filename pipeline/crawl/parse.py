@@ -129,11 +129,6 @@ def parse_page(html: bytes, base_url: str, x_robots_tag: str | None = None, stri
     return info
 
 
-def extract_links(html: bytes, base_url: str) -> list[str]:
-    """Normalised out-links of a page (see `parse_page`)."""
-    return parse_page(html, base_url).links
-
-
 def _xml_root(data: bytes) -> lxml.etree._Element | None:
     parser = lxml.etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
     try:
