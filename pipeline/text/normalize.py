@@ -232,7 +232,8 @@ class TextNormalizer:
         if cfg.whitespace:
             # After the table: a control removed there can no longer stand between a joiner and
             # the Tibetan letter that makes it removable (idempotence).
-            text = _JOINER_RE.sub("", text)
+            if "\u200c" in text or "\u200d" in text:  # `in` scans in C; the regex costs ~20 % of normalize
+                text = _JOINER_RE.sub("", text)
             text = _SPACE_RUN_RE.sub(" ", text)
             text = _LINE_EDGE_RE.sub("\n", text)
         if cfg.botok_punctuation:
