@@ -22,6 +22,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import MutableMapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +150,9 @@ def _run_text_task(task: TextTask) -> dict[str, Any]:
 
 
 def plan_text_tasks(sources: list[SourceConfig], cfg: CorpusConfig, work: Path) -> list[TextTask]:
-    stage_hash = config_hash(cfg.extract, cfg.normalize, cfg.clean, cfg.segment, cfg.filter, __version__, code_hash(*TEXT_MODULES))
+    stage_hash = config_hash(
+        cfg.extract, cfg.normalize, cfg.clean, cfg.segment, cfg.filter, __version__, code_hash(*TEXT_MODULES)
+    )
     tasks: list[TextTask] = []
     for si, src in enumerate(sources):
         items = get_kind(src.kind).list_items(src)
@@ -199,14 +202,32 @@ def _fingerprints(items: list[Any]) -> list[Any]:
     return out
 
 
+def ray_token_auth(environ: MutableMapping[str, str]) -> bool:
+    """Join a token-authenticated Ray cluster. `ray start` turns token auth on when a token exists
+    (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, which a local `ray.init()` writes), but
+    a driver whose RAY_AUTH_MODE is unset sends no token and retries `InvalidAuthToken` forever (Ray
+    2.60, docs.ray.io "ray-security/token-auth"). Do what `ray start` does: a token is available and
+    the mode unset -> RAY_AUTH_MODE=token. Returns whether the driver uses token auth."""
+    if environ.get("RAY_AUTH_MODE"):
+        return environ["RAY_AUTH_MODE"].lower() == "token"
+    token_file = Path(environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
+        environ["RAY_AUTH_MODE"] = "token"
+        log.info("Ray: token found, connecting with RAY_AUTH_MODE=token (set RAY_AUTH_MODE to override)")
+        return True
+    return False
+
+
 def _map_tasks(todo: list[TextTask], cfg: CorpusConfig, sources: list[SourceConfig], workers: int, executor: str):
     """Yield task results as they finish: in-process, a local process pool, or a Ray cluster."""
     if executor == "ray":
         # Ray's Pool is a drop-in for multiprocessing.Pool whose workers may live on other machines;
         # outputs go to `out`, which must then be on a shared filesystem (NFS, Lustre, a mounted bucket).
+        address = os.environ.get("RAY_ADDRESS")
+        if address:
+            ray_token_auth(os.environ)  # before importing ray, which reads RAY_AUTH_MODE once
         from ray.util.multiprocessing import Pool
 
-        address = os.environ.get("RAY_ADDRESS")
         with Pool(processes=workers, initializer=_init_worker, initargs=(cfg, sources), ray_address=address) as pool:
             yield from pool.imap_unordered(_run_text_task, todo)
     elif workers <= 1:

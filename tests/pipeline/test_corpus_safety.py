@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from tibcpt.pipeline.corpus import runner
 from tibcpt.pipeline.corpus import write as corpus_write
 from tibcpt.pipeline.corpus.runner import CorpusConfig, run_corpus
 from tibcpt.pipeline.dedup.exact import ExactDedupConfig
@@ -196,3 +197,66 @@ def test_pool_workers_die_with_a_killed_runner(small: Path, tmp_path: Path):
                 os.kill(k, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
+
+
+def test_ray_driver_uses_token_auth_when_a_token_exists(tmp_path: Path, monkeypatch):
+    token = tmp_path / "auth_token"
+    env = {"RAY_AUTH_TOKEN_PATH": str(token)}
+    assert runner.ray_token_auth(env) is False and "RAY_AUTH_MODE" not in env
+    token.write_text("x" * 64)
+    assert runner.ray_token_auth(env) is True and env["RAY_AUTH_MODE"] == "token"
+    explicit = {"RAY_AUTH_TOKEN_PATH": str(token), "RAY_AUTH_MODE": "disabled"}
+    assert runner.ray_token_auth(explicit) is False and explicit["RAY_AUTH_MODE"] == "disabled"
+    assert runner.ray_token_auth({"RAY_AUTH_TOKEN": "abc", "RAY_AUTH_TOKEN_PATH": str(tmp_path / "none")})
+
+
+def _kill_cluster(temp_dir: str) -> None:
+    """The Ray processes this test started: their command lines name its --temp-dir."""
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if temp_dir in (p / "cmdline").read_bytes().decode(errors="replace"):
+                    os.kill(int(p.name), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+
+
+@pytest.mark.slow
+def test_corpus_joins_a_token_auth_ray_cluster_through_ray_address(small: Path, tmp_path: Path):
+    """The README's cluster set-up: `ray start --head` (token auth on, Ray 2.60) then
+    `RAY_ADDRESS=host:port tibcpt corpus --executor ray`, with RAY_AUTH_MODE unset."""
+    pytest.importorskip("ray")
+    import socket
+    import tempfile
+
+    home = tmp_path / "home"
+    home.mkdir()
+    temp_dir = tempfile.mkdtemp(prefix="tr", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("RAY_AUTH_MODE", None)
+    env.pop("RAY_ADDRESS", None)
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    try:
+        subprocess.run([ray_bin, "get-auth-token", "--generate"], env=env, capture_output=True, timeout=60)
+        assert (home / ".ray" / "auth_token").is_file()
+        r = subprocess.run(
+            [ray_bin, "start", "--head", "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats",
+             "--temp-dir", temp_dir, "--port", str(port), "--node-ip-address", "127.0.0.1"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+        cmd = [sys.executable, "-m", "tibcpt.cli", "corpus", "--sources", str(small), "--out", str(tmp_path / "ray"),
+               "--workers", "2", "--executor", "ray"]  # fmt: skip
+        r = subprocess.run(cmd, env={**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "InvalidAuthToken" not in r.stderr
+    finally:
+        _kill_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    run_corpus(small, tmp_path / "local", workers=2)
+    a = pq.read_table(tmp_path / "ray" / "data" / "shard-00000.parquet")
+    assert a.num_rows > 0 and a.equals(pq.read_table(tmp_path / "local" / "data" / "shard-00000.parquet"))
