@@ -17,6 +17,9 @@ from typing import Any
 
 from tibcpt.errors import InputError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once at import: os.umask can only be read by setting it
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -31,6 +34,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600; give the output the mode a plain open() would (other users of a
+        # shared corpus folder, Ray workers under another uid, must read it).
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

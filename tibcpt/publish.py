@@ -241,7 +241,7 @@ def upload(staging: Path, repo_id: str, repo_type: str, private: bool) -> str:
     token = os.environ.get("HF_TOKEN")  # never logged; HfApi falls back to the cached login
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    info = api.upload_folder(folder_path=str(staging), repo_id=repo_id, repo_type=repo_type)
+    info = api.upload_folder(folder_path=str(staging), repo_id=repo_id, repo_type=repo_type, ignore_patterns=[MARKER])
     return str(info)
 
 

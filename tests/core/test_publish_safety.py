@@ -87,3 +87,26 @@ def test_unknown_or_nc_license_needs_an_explicit_flag_to_upload(tmp_path, monkey
     assert len(uploads) == 1
     nc = _corpus(tmp_path / "nc", license_="CC-BY-NC-4.0")
     assert _publish(nc, tmp_path / "hub-nc") == 2 and len(uploads) == 1
+
+
+def test_the_staging_marker_is_not_uploaded(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    calls = {}
+
+    class FakeApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, *a, **k):
+            pass
+
+        def upload_folder(self, **kwargs):
+            calls.update(kwargs)
+            return "ok"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    corpus = _corpus(tmp_path)
+    assert _publish(corpus, tmp_path / "hub") == 0
+    assert calls["folder_path"] == str(tmp_path / "hub")
+    assert publish.MARKER in calls["ignore_patterns"]
