@@ -130,5 +130,6 @@ def join_pages(pages: list[str]) -> str:
     out = ""
     for p in (p.strip() for p in pages):
         if p:
-            out += ("" if not out or out.endswith("\u0f0b") else "\n\n") + p
+            # (or the page starts with a mark that fpdf2 wrapped away from its letter)
+            out += ("" if not out or out.endswith("\u0f0b") or "\u0f71" <= p[0] <= "\u0fbc" else "\n\n") + p
     return out

@@ -184,13 +184,25 @@ def page_chars(textpage: pdfium.PdfTextPage) -> list[Char]:
         if right <= left:  # no ink (a space): its pen position is its box
             left, right = ox.value, ox.value
         size = pdfium_c.FPDFText_GetFontSize(tp, i) or 1.0
-        if code < 0x80 and chr(pdfium_c.FPDFText_GetUnicode(tp, i + 1)) in _COMBINING:
-            # An ASCII character carrying a Tibetan subjoined letter or vowel is a wrong ToUnicode
-            # entry for a stack glyph (fpdf2 writes "Vྲ", "2ྒྱ" where it wraps inside a stack).
-            continue
         chars.append(Char(chr(code) if code != 9 else " ", ox.value, oy.value, left, right, size, soft))
         soft = False
-    return chars
+    return [c for i, c in enumerate(chars) if not _placeholder(chars, i)]
+
+
+def _placeholder(chars: list[Char], i: int) -> bool:
+    """An ASCII character drawn on a Tibetan mark next to it in the stream: a wrong ToUnicode entry
+    for a stack piece or for the dotted-circle glyph a shaper puts under a lone mark (fpdf2 writes
+    "Vྲ", "2ྒྱ", "ི)" where it wraps inside a stack). A real ")" after "ཡི" sits right of the vowel."""
+    c = chars[i]
+    if not ("!" <= c.text <= "~"):
+        return False
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(chars) and chars[j].text in _COMBINING and abs(chars[j].y - c.y) < 0.2 * c.size:
+            m = chars[j]
+            overlap = min(m.right, c.right) - max(m.left, c.left)
+            if overlap > 0.5 * min(m.right - m.left, c.right - c.left):
+                return True
+    return False
 
 
 def build_lines(chars: list[Char]) -> list[Line]:
@@ -198,8 +210,10 @@ def build_lines(chars: list[Char]) -> list[Line]:
     line's baseline, or more than 1 em left of the line's last base, starts a new line; a mark
     only when it is 0.8 em off (its pen position may lie left of its letter, and a producer may
     shift it a little). Each mark then joins the base character of its line whose box it overlaps
-    most (its own letter, whatever the stream order); a mark at the start of a line that overlaps
-    no letter there belongs to the last letter of the line before (fpdf2 wraps inside a stack)."""
+    most (its own letter, whatever the stream order). Marks that come before every letter of their
+    line and hang left of its first letter were wrapped away from their letter (fpdf2 breaks
+    inside stacks): they open the line on their own, and `join_pieces` puts them back after the
+    last letter of the line they continue, once the reading order is known."""
     raw_lines: list[list[Char]] = []
     cur: list[Char] = []
     ref: Char | None = None
@@ -215,34 +229,31 @@ def build_lines(chars: list[Char]) -> list[Line]:
             ref = c
     raw_lines.append(cur)
     lines: list[Line] = []
-    carry: list[Char] | None = None  # the cluster of the previous line's last letter (stream order)
     for chs in raw_lines:
         bases = [c for c in chs if not c.combining]
-        if not bases:
-            if carry is not None:
-                carry += chs
-            continue
+        first = min((b.left for b in bases), default=float("inf"))
         parts = {id(b): [b] for b in bases}
+        orphans: list[Char] = []
         last = None
         for c in chs:
             if not c.combining:
                 last = c
+                continue
+            if last is None and (c.left + c.right) / 2 < first:
+                orphans.append(c)
                 continue
 
             def score(b: Char, c: Char = c, last: Char | None = last) -> tuple[float, bool, float]:
                 overlap = min(b.right, c.right) - max(b.left, c.left)
                 return overlap, b is last, -abs((b.left + b.right) - (c.left + c.right))
 
-            best = max(bases, key=score)
-            # (only onto a Tibetan letter: never a page number or a header's last digit)
-            if last is None and carry is not None and carry[0].text in _TIB_LETTER and score(best)[0] <= 0:
-                carry.append(c)
-            else:
-                parts[id(best)].append(c)
-        carry = parts[id(bases[-1])]
+            parts[id(max(bases, key=score))].append(c)
         bases.sort(key=lambda b: b.x)  # stable: equal pen positions keep stream order
-        sizes = sorted(b.size for b in bases)
-        lines.append(Line([parts[id(b)] for b in bases], bases[0].y, sizes[len(sizes) // 2]))
+        ordered = ([orphans] if orphans else []) + [parts[id(b)] for b in bases]
+        if not ordered:  # a page without text
+            continue
+        sizes = sorted(c.size for c in (bases or orphans))
+        lines.append(Line(ordered, ordered[0][0].y, sizes[len(sizes) // 2]))
     return lines
 
 
@@ -287,8 +298,11 @@ def order_lines(lines: list[Line], page_width: float, rules: list[float] = ()) -
         return hits[0] if hits else -1
 
     idx = [box_of(s) for s in segs]
-    jumps = [(a, b) for a, b in zip(segs, segs[1:]) if box_of(b) < box_of(a)]
-    if len(jumps) <= max(2, 0.25 * len(pieces)):
+    # zig-zag: of the steps from one box to another, many go back (left column after right);
+    # a stream in reading order only goes back at a new band of columns
+    steps = [(a, b, i, j) for a, b, i, j in zip(segs, segs[1:], idx, idx[1:]) if i != j]
+    jumps = [(a, b) for a, b, i, j in steps if j < i]
+    if len(jumps) < 2 or len(jumps) < 0.4 * len(steps):
         return pieces
     # a rule between the two lines of a back-jump (row n's last cell, row n+1's first) = table
     ruled = sum(1 for a, b in jumps if any(b.top < y < a.bottom + 0.5 * (a.top - a.bottom) for y in rules))
@@ -364,9 +378,12 @@ def join_pieces(pieces: list[Line]) -> tuple[str, int]:
             below = -4 * prev.size < p.left - prev.left < prev.size and p.y < prev.y
             # or the top of the next column: right of this line and far above it
             below = below or (p.left > prev.right - prev.size and p.y > prev.y + 8 * prev.size)
-            col_right = max(q.right for q in pieces if abs(q.left - prev.left) < 2 * prev.size)
+            # the column's right edge: most lines of a block are full, a heading may be wider
+            rights = sorted(q.right for q in pieces if abs(q.left - prev.left) < 2 * prev.size)
+            col_right = rights[int(0.8 * (len(rights) - 1))]
             full = prev.right >= col_right - 1.5 * prev.size
             wrapped = out[-1] in _TIB_LETTER and text[0] in _TIB_INNER and full
-            out += "" if below and (out.endswith("\u0f0b") or wrapped) else "\n"
+            # a line that starts with a mark continues its letter (see build_lines)
+            out += "" if text[0] in _COMBINING or below and (out.endswith("\u0f0b") or wrapped) else "\n"
         out += text
     return out, dropped

@@ -10,9 +10,12 @@ Each case is one (producer, font, layout); the gold is the body text that a read
   fpdf2 (HarfBuzz shaping via uharfbuzz, header()/footer(), text_columns(), table()).
 - fonts: Debian packages fonts-tibetan-machine, fonts-noto-extra (Noto Serif Tibetan),
   fonts-ddc-uchen, fonts-monlam (the README set-up installs them).
-- layouts: `prose` (A5, one column, several pages), `columns` (A4, two columns) and `table`
-  (bordered three-column table of phrases, some cells wrapping), all with a running header and a
-  "ཤོག་ངོས། N" footer.
+- layouts: `prose` (A5, one column, several pages), `columns` (A4, two columns), `table`
+  (bordered three-column table of phrases, some cells wrapping) and, for fpdf2 only, `zigzag` (two
+  columns whose content stream runs line by line across both, as some DTP exports write them),
+  all with a running header and a "ཤོག་ངོས། N" footer. WeasyPrint pages alternate the header
+  (book title on left pages, the chapter title, which is also the body's heading, on right pages)
+  and number pages in Tibetan digits, like fpdf2; LibreOffice uses Arabic digits.
 Gold text comes from ../shared/corpus (modern stories, the UDHR, classical prose, the Kangyur), a
 different excerpt per case (seeded).
 """
@@ -43,7 +46,7 @@ FONTS = {
     "Monlam Uni OuChan2": "/usr/share/fonts/truetype/tibetan/Monlam Uni OuChan2.ttf",
 }
 PRODUCERS = ("libreoffice", "weasyprint", "fpdf2")
-LAYOUTS = ("prose", "columns", "table")
+LAYOUTS = ("prose", "columns", "table", "zigzag")
 SOURCES = (
     "corpus/modern/global-asp-stories",
     "corpus/modern/udhr/udhr_bod.txt",
@@ -148,6 +151,8 @@ def build_cases(producers=PRODUCERS, fonts=tuple(FONTS), layouts=LAYOUTS, seed: 
     for p in producers:
         for fi, font in enumerate(fonts):
             for layout in layouts:
+                if layout == "zigzag" and p != "fpdf2":
+                    continue  # only fpdf2 lets us write the content stream in that order
                 name = f"{p}-{font.split()[0].lower()}-{layout}"
                 rng = random.Random(f"{seed}-{name}")
                 case = Case(name, p, font, layout, HEADER.format(n=fi + 1))
@@ -158,7 +163,7 @@ def build_cases(producers=PRODUCERS, fonts=tuple(FONTS), layouts=LAYOUTS, seed: 
                     case.blocks.append(("table", _table_rows(_excerpt(rng, 1200), rng)))
                     case.blocks.append(("p", " ".join(_excerpt(rng, 200))))
                 else:
-                    n = 2600 if layout == "prose" else 5000
+                    n = 2600 if layout == "prose" else 5000 if layout == "columns" else 3500
                     case.blocks += [("p", t) for t in _paragraphs(_excerpt(rng, n), rng)]
                 cases.append(case)
     return cases
@@ -169,7 +174,8 @@ def _html(case: Case) -> str:
     size, page = ("12pt", "A5") if case.layout != "columns" else ("11pt", "A4")
     css = f"""@page {{ size: {page}; margin: 2cm 1.6cm;
   @top-center {{ content: "{case.header}"; font-family: '{case.font}'; font-size: 9pt }}
-  @bottom-center {{ content: "{FOOTER}" counter(page); font-family: '{case.font}'; font-size: 9pt }} }}
+  @bottom-center {{ content: "{FOOTER}" counter(page, tibetan); font-family: '{case.font}'; font-size: 9pt }} }}
+@page :right {{ @top-center {{ content: "{case.blocks[0][1]}"; font-family: '{case.font}'; font-size: 9pt }} }}
 body {{ font-family: '{case.font}'; font-size: {size}; line-height: 1.7 }}
 h1 {{ font-size: 15pt }} .cols {{ column-count: 2; column-gap: 1cm }}
 table {{ border-collapse: collapse; width: 100% }} td {{ border: 0.5pt solid #000; padding: 3pt; vertical-align: top }}"""
@@ -268,7 +274,7 @@ def _fpdf2(case: Case) -> bytes:
         def footer(self) -> None:
             self.set_y(-15)
             self.set_font("tib", size=9)
-            self.cell(0, 8, f"{FOOTER}{self.page_no()}", align="C")
+            self.cell(0, 8, f"{FOOTER}{tibetan_digits(self.page_no())}", align="C")
 
     with warnings.catch_warnings():  # fpdf2 2.8.5 notice that its A5 size was corrected
         warnings.simplefilter("ignore")
@@ -286,11 +292,13 @@ def _fpdf2(case: Case) -> bytes:
                     for c in row:
                         cells.cell(c)
             pdf.ln(4)
-        elif case.layout == "columns" and kind == "p":
+        elif case.layout in ("columns", "zigzag") and kind == "p":
             continue  # written below, all paragraphs in one column flow
         else:
             pdf.multi_cell(0, 9 if kind == "h" else size * 0.6, content, new_x="LMARGIN", new_y="NEXT")
             pdf.ln(2)
+    if case.layout == "zigzag":
+        _zigzag(pdf, [content for kind, content in case.blocks if kind == "p"], size)
     if case.layout == "columns":
         pdf.set_font("tib", size=size)
         with pdf.text_columns(ncols=2, gutter=10, text_align="J", line_height=1.6) as cols:
@@ -299,6 +307,36 @@ def _fpdf2(case: Case) -> bytes:
                     with cols.paragraph(bottom_margin=2) as par:
                         par.write(content)
     return bytes(pdf.output())
+
+
+def tibetan_digits(n: int) -> str:
+    return "".join(chr(0x0F20 + int(d)) for d in str(n))
+
+
+def _zigzag(pdf, paras: list[str], size: float) -> None:
+    """Two columns written row by row: left line, right line, next row (column text still flows
+    left column first, then right, then the next page)."""
+    gutter, lh = 10, size * 0.6
+    col_w = (pdf.epw - gutter) / 2
+    pdf.set_font("tib", size=size)
+    lines: list[str] = []
+    for t in paras:
+        lines += [ln for ln in pdf.multi_cell(col_w, lh, t, dry_run=True, output="LINES")] + [""]
+    top = pdf.get_y() + lh
+    rows = int((pdf.h - pdf.b_margin - top) / lh)
+    while lines:
+        left, right, lines = lines[:rows], lines[rows : 2 * rows], lines[2 * rows :]
+        for r in range(rows):
+            y = top + r * lh
+            # cell(), not text(): fpdf2's text() misplaces Noto's vowel glyphs (GPOS marks)
+            for x, col in ((pdf.l_margin, left), (pdf.l_margin + col_w + gutter, right)):
+                if r < len(col) and col[r]:
+                    pdf.set_xy(x, y)
+                    pdf.cell(col_w, lh, col[r])
+        if lines:
+            pdf.add_page()
+            top = pdf.get_y() + lh
+            rows = int((pdf.h - pdf.b_margin - top) / lh)
 
 
 def _need(tool: str) -> str:
