@@ -63,15 +63,19 @@ class CorpusConfig:
 
 def code_hash(*modules: str) -> str:
     """Hash of stage modules' source: a changed rule re-runs the stage on resume, even when the
-    config and the tool version are unchanged (a development checkout)."""
+    config and the tool version are unchanged (a development checkout). A name is a module
+    (`corpus.parts`) or a whole subpackage (`text`: every module in it, new ones included, so a
+    helper module added later can never be left out of the key)."""
     h = hashlib.sha256()
     for name in modules:
-        h.update((PIPELINE_DIR / (name.replace(".", "/") + ".py")).read_bytes())
+        p = PIPELINE_DIR / name.replace(".", "/")
+        files = sorted(p.glob("*.py")) if p.is_dir() else [p.with_suffix(".py")]
+        for f in files:
+            h.update(f.relative_to(PIPELINE_DIR).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
 
 
-TEXT_MODULES = (
-    "sources.ingest", "extract.extractor", "extract.pdf", "text.normalize", "text.clean", "text.segment",
-    "text.filters", "text.ngrams", "corpus.parts",
-)  # fmt: skip
-DEDUP_MODULES = ("dedup.exact", "dedup.near", "dedup.lsh", "dedup.decontaminate", "text.normalize")
+# Everything the text phase runs: the source kinds (crawl holds `web`/`warc`), extraction, the text
+# stages and the part writer. Dedup: its subpackage and the normalization its match keys use.
+TEXT_MODULES = ("sources", "crawl", "extract", "text", "corpus.parts", "document")
+DEDUP_MODULES = ("dedup", "text.normalize")

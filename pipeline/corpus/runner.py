@@ -173,7 +173,7 @@ def _chunks(items: list[Any], max_items: int, max_bytes: int) -> list[list[Any]]
     size = 0
     for it in items:
         try:
-            n = Path(str(it)).stat().st_size
+            n = it.size if hasattr(it, "size") else Path(str(it)).stat().st_size  # a FilePart: its bytes
         except OSError:
             n = 0
         if cur and (len(cur) >= max_items or size + n > max_bytes):
@@ -193,7 +193,7 @@ def _fingerprints(items: list[Any]) -> list[Any]:
     stat fields to spot changed files without reading them (git docs, "racy-git")."""
     out = []
     for it in items:
-        p = Path(str(it))
+        p = Path(getattr(it, "path", str(it)))  # a part of a file: the file
         try:
             st = p.stat()
             out.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))

@@ -20,20 +20,19 @@ import codecs
 import errno
 import fnmatch
 import glob
-import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pyarrow.parquet as pq
 from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.extract.extractor import ExtractConfig, ExtractError, decode_bytes
 from tibcpt.pipeline.sources.markdown import SUFFIXES as MARKDOWN_SUFFIXES
 from tibcpt.pipeline.sources.markdown import is_repository_doc, markdown_doc
+from tibcpt.pipeline.sources.records import FilePart, jsonl_parts, jsonl_rows, parquet_rows, records
 from tibcpt.pipeline.sources.registry import SourceConfig, register_kind
 
 from tibcpt.config import ConfigError
@@ -75,6 +74,11 @@ class LocalOptions:
     max_file_bytes: int = 512 * 1024 * 1024
     """Larger files are rejected as `too_large` before a byte is read (a 1 GB file read whole
     costs several GB in a worker); jsonl and parquet records are streamed and have no such limit."""
+    jsonl_part_bytes: int = 4 * 1024 * 1024
+    """A larger .jsonl is cut at line starts into parts of about this size, each its own work item,
+    so one big file is shared by all workers (4 MiB = the runner's default `task_bytes`: a part is at
+    most one task's worth of input). Records of a cut file are numbered by line in their ids, since
+    no part sees the others' explicit ids."""
     follow_external_symlinks: bool = False
     """Read symlinks that resolve outside `path`. Off by default: a link to /etc must not put a
     system file's text into the corpus or into rejected.parquet."""
@@ -82,6 +86,8 @@ class LocalOptions:
     def __post_init__(self) -> None:
         if not self.path:
             raise ValueError("path must be a non-empty folder, file or glob")
+        if self.jsonl_part_bytes < 1024:
+            raise ValueError(f"jsonl_part_bytes must be >= 1024, got {self.jsonl_part_bytes}")
         if self.max_file_bytes < 1:
             raise ValueError(f"max_file_bytes must be >= 1, got {self.max_file_bytes}")
         if self.min_split_chars < 0:
@@ -224,57 +230,6 @@ def _reject(doc_id: str, source: SourceConfig, reason: str, detail: str, meta: d
     return Rejection(doc_id, source.name, STAGE, reason, detail[:1000], "", dict(meta))
 
 
-def _records(
-    rows: Iterator[tuple[int, Any]], doc_id: str, source: SourceConfig, meta: dict[str, Any]
-) -> Iterator[RawDoc | Rejection]:
-    """(record number, record) -> RawDoc per record with text, Rejection otherwise."""
-    opts: LocalOptions = source.options
-    seen: set[str] = set()
-    for n, rec in rows:
-        if isinstance(rec, Exception):
-            yield _reject(f"{doc_id}#{n}", source, "bad_json", repr(rec), meta)
-            continue
-        rid = rec.get(opts.id_field) if isinstance(rec, dict) else None
-        key = str(rid) if rid not in (None, "") and str(rid) not in seen else str(n)
-        seen.add(key)
-        if not isinstance(rec, dict) or not isinstance(rec.get(opts.text_field), str):
-            got = type(rec.get(opts.text_field)).__name__ if isinstance(rec, dict) else type(rec).__name__
-            yield _reject(f"{doc_id}#{key}", source, "no_text_field", f"field {opts.text_field!r}: {got}", meta)
-            continue
-        rmeta = {**meta, "record": n}
-        if rid not in (None, ""):
-            rmeta["record_id"] = str(rid)
-        if rec.get(opts.url_field):
-            rmeta["url"] = str(rec[opts.url_field])
-        yield RawDoc(f"{doc_id}#{key}", source.name, rec[opts.text_field], "text", rmeta)
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with open(path, "rb") as f:
-        yield from _json_lines(f)
-
-
-def _json_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield n, json.loads(line)
-        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
-            yield n, e
-
-
-def _parquet_rows(path: Path, opts: LocalOptions) -> Iterator[tuple[int, Any]]:
-    pf = pq.ParquetFile(path)
-    names = set(pf.schema_arrow.names)
-    cols = [c for c in (opts.text_field, opts.id_field, opts.url_field) if c in names]
-    n = 0
-    for batch in pf.iter_batches(columns=cols, batch_size=4096):
-        for rec in batch.to_pylist():
-            yield n, rec
-            n += 1
-
-
 def _refusal(path: Path, source: SourceConfig, base: Path) -> tuple[str, str] | None:
     """(reason, detail) when a listed file is not read: each listed file is read or rejected."""
     opts: LocalOptions = source.options
@@ -300,10 +255,11 @@ def _refusal(path: Path, source: SourceConfig, base: Path) -> tuple[str, str] | 
     return None
 
 
-def read_file(source: SourceConfig, item: str, etext: bool) -> Iterator[RawDoc | Rejection]:
-    """All RawDocs (or Rejections) of one input file."""
+def read_file(source: SourceConfig, item: str | FilePart, etext: bool) -> Iterator[RawDoc | Rejection]:
+    """All RawDocs (or Rejections) of one input file, or of one part of a large jsonl file."""
     opts: LocalOptions = source.options
-    path = Path(item)
+    part = item if isinstance(item, FilePart) else None
+    path = Path(part.path if part else item)
     _, base = _root_and_base(source)
     try:
         rel = path.relative_to(base).as_posix()
@@ -320,10 +276,10 @@ def read_file(source: SourceConfig, item: str, etext: bool) -> Iterator[RawDoc |
             yield _reject(doc_id, source, *refused, meta)
             return
         if suffix == ".parquet":
-            yield from _records(_parquet_rows(path, opts), doc_id, source, meta)
+            yield from records(parquet_rows(path, opts), doc_id, source, meta)
             return
         if suffix == ".jsonl":  # streamed: memory holds one record, not the file
-            yield from _records(_jsonl_rows(path), doc_id, source, meta)
+            yield from records(jsonl_rows(path, part), doc_id, source, meta, numbered=part is not None)
             return
         data = path.read_bytes()
     except Exception as e:  # noqa: BLE001 - OSError, ArrowInvalid...: the file is unreadable
@@ -386,10 +342,14 @@ class LocalKind:
     options_cls: type = LocalOptions
     etext = False
 
-    def list_items(self, source: SourceConfig) -> list[str]:
-        return list_files(source)
+    def list_items(self, source: SourceConfig) -> list[str | FilePart]:
+        part_bytes = source.options.jsonl_part_bytes
+        return [
+            x for f in list_files(source)
+            for x in (jsonl_parts(f, part_bytes) if f.lower().endswith(".jsonl") else [f])
+        ]  # fmt: skip
 
-    def read_item(self, source: SourceConfig, item: str) -> Iterator[RawDoc | Rejection]:
+    def read_item(self, source: SourceConfig, item: str | FilePart) -> Iterator[RawDoc | Rejection]:
         return read_file(source, item, self.etext)
 
 

@@ -260,3 +260,27 @@ def test_corpus_joins_a_token_auth_ray_cluster_through_ray_address(small: Path, 
     run_corpus(small, tmp_path / "local", workers=2)
     a = pq.read_table(tmp_path / "ray" / "data" / "shard-00000.parquet")
     assert a.num_rows > 0 and a.equals(pq.read_table(tmp_path / "local" / "data" / "shard-00000.parquet"))
+
+
+def test_a_large_jsonl_is_shared_by_several_tasks(tmp_path: Path, shared: Path):
+    texts = [
+        f.read_text(encoding="utf-8")
+        for f in sorted((shared / "corpus/modern/nanhai-modern-writing").glob("*.txt"))[:40]
+    ]
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "all.jsonl").write_text(
+        "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8"
+    )
+    y = tmp_path / "s.yaml"
+    entry = f"  - {{name: s, kind: local, license: MIT, genre: literature, path: {d}, jsonl_part_bytes: {{b}}}}\n"
+    y.write_text("sources:\n" + entry.replace("{b}", "65536"))
+    m = run_corpus(y, tmp_path / "cut", workers=2, cfg=CorpusConfig(task_bytes=65536))  # parts close tasks
+    assert len(list((tmp_path / "cut" / "_work" / "text").rglob("stats-*.json"))) > 1
+    y.write_text("sources:\n" + entry.replace("{b}", str(1 << 30)))
+    w = run_corpus(y, tmp_path / "whole", workers=1)
+    assert len(list((tmp_path / "whole" / "_work" / "text").rglob("stats-*.json"))) == 1
+    assert m["totals"]["docs_out"] == w["totals"]["docs_out"] > 30
+    assert pq.read_table(tmp_path / "cut/data/shard-00000.parquet").equals(
+        pq.read_table(tmp_path / "whole/data/shard-00000.parquet")
+    )

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.sources.ingest import clean_etext, split_blank_lines, split_lines, split_sections
+from tibcpt.pipeline.sources.records import FilePart
 from tibcpt.pipeline.sources.registry import get_kind, parse_source
 
 from tibcpt.config import ConfigError
@@ -275,3 +276,21 @@ def test_meta_paths_are_relative_to_the_source(tmp_path: Path) -> None:
     out = read_all(source(base=tmp_path, path="deep"))
     assert sorted(d.meta["path"] for d in out) == ["er/a.txt", "r.jsonl"]
     assert not any(str(tmp_path) in json.dumps(d.meta) for d in out)
+
+
+def test_a_large_jsonl_is_cut_into_parts_that_read_back_the_whole_file(tmp_path: Path) -> None:
+    lines = [ln for ln in mila_lines(400) if ln.strip()][:300]
+    recs = [{"id": f"r{i % 50}", "text": t} if i % 3 else {"text": t} for i, t in enumerate(lines)]  # ids repeat
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
+    (tmp_path / "big.jsonl").write_text(body, encoding="utf-8")
+    size = (tmp_path / "big.jsonl").stat().st_size
+    cut = source(base=tmp_path, path="big.jsonl", jsonl_part_bytes=8192)
+    items = get_kind("local").list_items(cut)
+    assert len(items) > 5 and all(isinstance(i, FilePart) for i in items)
+    assert items[0].start == 0 and items[-1].end == size
+    assert all(a.end == b.start for a, b in zip(items, items[1:])), "parts tile the file"
+    parts = read_all(cut)
+    whole = read_all(source(base=tmp_path, path="big.jsonl"))
+    assert [d.content for d in parts] == [d.content for d in whole] == lines
+    assert [d.id for d in parts] == [f"src/big.jsonl#{n}" for n in range(1, len(lines) + 1)]
+    assert [d.meta["record"] for d in parts] == [d.meta["record"] for d in whole]
