@@ -7,7 +7,9 @@ Tibetan fonts x 3 layouts (prose, two columns, table), every page with a running
 "ཤོག་ངོས། N" footer; gold is the body text from ../shared/corpus. Rows:
   tibcpt      tibcpt.pipeline.extract.extractor.extract_pdf with the default ExtractConfig
   pypdfium2   PdfTextPage.get_text_range() per page, pages joined by a newline (what a user gets)
-  pdfminer    pdfminer.six extract_text (only when it is installed; MIT, a candidate library)
+  pdfminer    pdfminer.six extract_text, only when importable (MIT, the candidate alternative; it is
+              not a dependency: `pip install --target /tmp/pdfminer pdfminer.six` and run with
+              PYTHONPATH=/tmp/pdfminer, as for bench/results/pdf.json)
 Syllable and character accuracy (1 - edit distance / gold length; see pdf_fixtures.accuracy) and
 whitespace-token accuracy (sees spaces, which the other two ignore), by producer, font and layout, plus seconds per page. `--show N` prints the N worst tibcpt cases' text.
 """

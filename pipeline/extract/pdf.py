@@ -28,10 +28,10 @@ import pypdfium2 as pdfium
 from tibcpt.pipeline.extract.pdf_layout import (
     Segment,
     build_lines,
-    horizontal_rules,
     join_pieces,
     order_lines,
     page_chars,
+    page_rules,
     reading_boxes,
     running_lines,
 )
@@ -102,7 +102,7 @@ def pdf_pages(
             textpage = page.get_textpage()
             pages.append(build_lines(page_chars(textpage)))
             widths.append(page.get_width())
-            rules.append(horizontal_rules(page))
+            rules.append(page_rules(page))
             heights.append(page.get_height())
             textpage.close()
             page.close()
@@ -112,10 +112,10 @@ def pdf_pages(
     if stats is not None:
         stats["running_lines_dropped"] = sum(map(len, drop))
     out = []
-    for lines, gone, w, r in zip(pages, drop, widths, rules):
-        pieces = order_lines([ln for li, ln in enumerate(lines) if li not in gone], w, r)
+    for lines, gone, w, (hs, vs) in zip(pages, drop, widths, rules):
+        pieces = order_lines([ln for li, ln in enumerate(lines) if li not in gone], w, hs)
         if join_wrapped:
-            text, dropped = join_pieces(pieces)
+            text, dropped = join_pieces(pieces, vs)
         else:
             text, dropped = "\n".join(p.text for p in pieces), sum(p.render()[1] for p in pieces)
         out.append(_CONTROL.sub("", text))

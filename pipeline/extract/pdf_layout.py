@@ -157,7 +157,9 @@ class Line:
                 tibetan = prev_base.text in _TIB_LETTER and (
                     base.text in _TIB_INNER or "\u0f0d" <= base.text <= "\u0f14"
                 )
-                if gap > 0.8 * self.size or base.space_before and (gap >= 0.2 * self.size or not tibetan):
+                # (never after a tsheg: a justified Tibetan line stretches the gaps after tshegs)
+                wide = gap > 0.8 * self.size and prev_base.text != "\u0f0b"
+                if wide or base.space_before and (gap >= 0.2 * self.size or not tibetan):
                     out.append(" ")
                 elif base.space_before:
                     dropped += 1
@@ -268,15 +270,24 @@ def _split_gaps(line: Line) -> list[Line]:
     return [ln for ln in out if ln.text]
 
 
-def horizontal_rules(page: pdfium.PdfPage) -> list[float]:
-    """y of the page's horizontal rules (path objects under 2 pt high and over 20 pt wide): the
-    borders between table rows that LibreOffice, WeasyPrint and fpdf2 draw."""
-    ys = []
+def page_rules(page: pdfium.PdfPage) -> tuple[list[float], list[tuple[float, float, float]]]:
+    """The page's rules: y of horizontal ones, (x, bottom, top) of vertical ones. Thin path objects
+    (LibreOffice and WeasyPrint draw table borders as lines) and the edges of rectangles (fpdf2
+    draws each cell as one); a rectangle as large as the page is a background, not a rule."""
+    hs: list[float] = []
+    vs: list[tuple[float, float, float]] = []
+    pw, ph = page.get_width(), page.get_height()
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=3):
         left, bottom, right, top = obj.get_bounds()
-        if top - bottom < 2 and right - left > 20:
-            ys.append((top + bottom) / 2)
-    return ys
+        w, h = right - left, top - bottom
+        if h < 2 and w > 20:
+            hs.append((top + bottom) / 2)
+        elif w < 2 and h > 5:
+            vs.append(((left + right) / 2, bottom, top))
+        elif w > 20 and h > 5 and not (w > 0.9 * pw and h > 0.9 * ph):
+            hs += [bottom, top]
+            vs += [(left, bottom, top), (right, bottom, top)]
+    return hs, vs
 
 
 def order_lines(lines: list[Line], page_width: float, rules: list[float] = ()) -> list[Line]:
@@ -358,14 +369,16 @@ def running_lines(pages: list[list[Line]], heights: list[float], zone: float = 0
     return drop
 
 
-def join_pieces(pieces: list[Line]) -> tuple[str, int]:
+def join_pieces(pieces: list[Line], verticals: list[tuple[float, float, float]] = ()) -> tuple[str, int]:
     """Lines of a page joined; (text, generated spaces dropped).
 
     Tibetan wraps after a tsheg with no hyphen: such a line continues on the next line of its block
     (below it, starting at its left edge). A line that ends inside a syllable (on a letter or
     vowel) and fills its column was wrapped inside the syllable (fpdf2 breaks anywhere): it
-    continues too. Otherwise a line break (table cells stay apart)."""
-    out, dropped = "", 0
+    continues too. A piece further along the same baseline (a justified line that `_split_gaps`
+    cut at a wide gap) continues the line unless a vertical rule separates them (table cells).
+    Otherwise a line break."""
+    out, dropped, row_left = "", 0, 0.0
     for i, p in enumerate(pieces):
         text, d = p.render()
         dropped += d
@@ -375,7 +388,8 @@ def join_pieces(pieces: list[Line]) -> tuple[str, int]:
             prev = pieces[i - 1]
             # the next line of the same block starts at its left edge (or left of an indent);
             # a table's next cell starts right of it, the next row's first cell far left
-            below = -4 * prev.size < p.left - prev.left < prev.size and p.y < prev.y
+            # (`row_left`: where the previous line began, when it was cut into pieces)
+            below = -4 * prev.size < p.left - row_left < prev.size and p.y < prev.y
             # or the top of the next column: right of this line and far above it
             below = below or (p.left > prev.right - prev.size and p.y > prev.y + 8 * prev.size)
             # the column's right edge: most lines of a block are full, a heading may be wider
@@ -383,7 +397,18 @@ def join_pieces(pieces: list[Line]) -> tuple[str, int]:
             col_right = rights[int(0.8 * (len(rights) - 1))]
             full = prev.right >= col_right - 1.5 * prev.size
             wrapped = out[-1] in _TIB_LETTER and text[0] in _TIB_INNER and full
+            # a piece further along the same baseline (a justified line split at a wide gap)
+            # (not across a vertical rule: that is the next table cell)
+            same = abs(p.y - prev.y) < 0.2 * prev.size and p.left >= prev.right - prev.size
+            same = same and not any(prev.right - 1 < x < p.left + 1 and b <= p.y <= t for x, b, t in verticals)
             # a line that starts with a mark continues its letter (see build_lines)
-            out += "" if text[0] in _COMBINING or below and (out.endswith("\u0f0b") or wrapped) else "\n"
+            if text[0] in _COMBINING or (below or same) and (out.endswith("\u0f0b") or wrapped):
+                out += ""
+            else:
+                out += " " if same else "\n"
+            if not same:
+                row_left = p.left
+        else:
+            row_left = p.left
         out += text
     return out, dropped
