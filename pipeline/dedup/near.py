@@ -11,8 +11,9 @@ Interface the corpus runner calls (`tibcpt.pipeline.corpus.write.run_dedup_phase
 
 Why not a stock pipeline: datatrove's MinHash normalizer strips Unicode category Mn, and in Tibetan
 every vowel sign and subjoined letter is Mn, so བོད་སྐད་ཀྱི becomes བད་སད་ཀ and different words collide.
-We shingle syllable 5-grams of `tibcpt.pipeline.text.normalize.match_key(text)` (folds Unicode variants, ZWSP,
-U+0F0C, precomposed vowels; never strips vowels or subjoined letters), split with
+We shingle syllable 4-grams of `tibcpt.pipeline.text.normalize.match_key(text)` (folds Unicode variants, ZWSP,
+U+0F0C, precomposed vowels, drops a-chung and wa-zur, folds old spellings like མྱི → མི; keeps the vowel
+signs ི ུ ེ ོ and subjoined ya/ra/la), split with
 `tibcpt.pipeline.text.segment.syllables` (one regex, no botok word segmentation: that is what made a popular
 pipeline's signature stage run at 27 docs/s on Tibetan).
 
@@ -21,8 +22,9 @@ for all shingles of a doc in one numpy expression (bit-identical to `datasketch.
 which a test checks), in a multiprocessing pool when workers > 1; written to `workdir/signatures.u32`
 so memory stays bounded. (2) candidates: backend "memory" = datasketch MinHashLSH; backend "disk" =
 per-band hash records in partition files sorted with numpy (`tibcpt.pipeline.dedup.lsh`). (3) each
-candidate pair is verified: estimated Jaccard >= threshold OR estimated containment >= containment
-threshold (a truncated copy has Jaccard ~ its length ratio but containment ~1). (4) union-find over
+candidate pair is verified on the exact shingle sets (`workdir/shingles.u32`; or estimated from the
+signatures with verify="estimate"): Jaccard >= threshold OR containment >= containment threshold (a
+truncated copy has Jaccard ~ its length ratio but containment ~1) (`tibcpt.pipeline.dedup.cluster`). (4) union-find over
 verified pairs; one document kept per cluster (`keep`).
 """
 
@@ -41,6 +43,14 @@ from typing import Any, Literal
 import numpy as np
 import xxhash
 from datasketch import MinHash
+from tibcpt.pipeline.dedup.cluster import (  # noqa: F401  (estimate, exact, verify: re-exported for bench/tests)
+    UnionFind,
+    choose_kept,
+    clusters_from_roots,
+    estimate,
+    exact,
+    verify,
+)
 from tibcpt.pipeline.dedup.lsh import SCHEME, candidate_pairs_disk, candidate_pairs_memory
 from tibcpt.pipeline.text.normalize import fold_key_token, match_key, match_key_raw_tokens
 from tibcpt.pipeline.text.segment import syllables
@@ -53,39 +63,48 @@ _SEP = "\x1f"  # joins the syllables of a shingle; cannot occur inside a syllabl
 
 @dataclass
 class NearDedupConfig:
-    """MinHash-LSH near-duplicate removal. Defaults come from the precision/recall sweep in
-    `bench/dedup.py` on the labelled Tibetan set (`tests/pipeline/nd_fixtures.py`); see
-    bench/results/dedup.json for the figures behind each choice."""
+    """MinHash-LSH near-duplicate removal. Defaults come from the sweep in `bench/dedup.py` on the
+    labelled Tibetan set (`tests/pipeline/nd_fixtures.py`: reposts with other boilerplate, reordered
+    paragraphs, partial reposts, truncation to 40 %, many small edits; shared quotations, site
+    templates, Kangyur formulas and vowel variants as hard negatives); see bench/results/dedup.json."""
 
     enabled: bool = True
     """Run near-dedup at all (exact dedup runs regardless)."""
     input_normalized: bool = False
     """Texts arrive already through `normalize()` (the corpus runner sets this: its documents come
     out of the normalize stage), so match keys skip the lossless pass. Raw text must leave it off."""
-    shingle_size: int = 5
-    """Syllables per shingle. 5-grams: the same order as word 5-grams used by Gopher/FineWeb, since a
-    Tibetan word is 1-2 syllables; shorter shingles make formulaic phrases collide."""
-    num_perm: int = 128
-    """MinHash permutations (signature length). 128 keeps the Jaccard estimate's standard error at
-    <= 0.045, enough to separate the verification threshold from unrelated text."""
-    bands: int = 42
-    """LSH bands; bands * rows must be <= num_perm (42 x 3 = 126 of 128 permutations)."""
+    shingle_size: int = 4
+    """Syllables per shingle. Sweep (bench/results/dedup.json, exact verification): 4-grams keep the
+    widest gap between hard negatives (largest Jaccard 0.29/0.32 on the two sets: a shared quotation,
+    a site's template) and real copies (smallest 0.36/0.37: many small edits, partial reposts).
+    5-grams lose heavily edited copies (Jaccard down to 0.31, inside the hard negatives' range);
+    3-grams raise shared quotations to 0.31-0.33 and stock Kangyur phrases with them."""
+    num_perm: int = 256
+    """MinHash permutations (signature length). 256 makes room for 85 bands of 3 rows; signatures stay
+    above 1,000 docs/s per core (match_key dominates their cost)."""
+    bands: int = 85
+    """LSH bands; bands * rows must be <= num_perm (85 x 3 = 255 of 256 permutations)."""
     rows: int = 3
-    """Rows per band. 42x3 makes a pair a candidate with probability 1-(1-J^3)^42: 0.996 at J=0.5
-    (our most truncated copies), 0.29 at J=0.2, ~0 for unrelated text; candidates are verified, so
-    a low S-curve costs only verification time. Sweep (bench/results/dedup.json, 912 docs):
-    42x3 F1 1.000, 32x4 0.998 (misses some J~0.5 truncations), 16x8 0.914 (misses most of them)."""
-    threshold: float = 0.6
-    """Estimated Jaccard at or above which a candidate pair is a near duplicate. Sweep with
-    containment off: 0.5 -> recall 0.983, 0.6 -> 0.935, 0.8 -> 0.499 (precision 1.0 throughout; the
-    vowel/formula hard negatives sit below 0.15). 0.6 leaves margin above hard negatives, and
-    containment recovers the truncated copies that Jaccard alone misses."""
-    containment_threshold: float = 0.8
-    """Estimated |A∩B|/min(|A|,|B|) at or above which a pair is a duplicate (truncated copies,
-    copies with extra headers/footers). With it, recall at threshold 0.6 goes 0.935 -> 1.000."""
+    """Rows per band. A pair is a candidate with probability 1-(1-J^3)^85: 0.976 at J=0.35, 0.995 at
+    0.4, 0.0004 at J=0.02 (unrelated texts sharing stock phrases). 64x2 over 128 finds a few more
+    copies at J~0.35 but makes 47 % of J=0.1 pairs candidates (formulaic religious text at scale);
+    42x3 over 128 drops to 0.84 at J=0.35; 32x4 to 0.6."""
+    threshold: float = 0.35
+    """Jaccard (exact, see `verify`) at or above which a candidate pair is a near duplicate: in the
+    gap between hard negatives (<= 0.32) and edited copies (>= 0.36) on both labelled sets. Sweep:
+    0.3 merges a quotation pair with 3-grams, 0.4 loses partial reposts, 0.6 (the old default) finds
+    only 75 % of copies."""
+    containment_threshold: float = 0.7
+    """|A∩B|/min(|A|,|B|) at or above which a pair is a duplicate (copies truncated to 40 %, reposts
+    with other boilerplate): hard negatives reach 0.53-0.58, truncated copies ~1.0."""
     containment_min_ratio: float = 0.3
-    """Containment is only trusted when min(|A|,|B|)/max(|A|,|B|) >= this: for a small doc inside a
-    large one the Jaccard is tiny and one chance equal hash value would fake a high containment."""
+    """Containment is only trusted when min(|A|,|B|)/max(|A|,|B|) >= this: a paragraph inside a long
+    document is not that document's duplicate."""
+    verify: Literal["exact", "estimate"] = "exact"
+    """How a candidate pair is checked: "exact" Jaccard and containment of the two shingle sets
+    (kept in `workdir/shingles.u32`, 4 bytes per shingle), or "estimate" from the signatures alone
+    (no extra disk; MinHash noise, std ~0.04 at J=0.35 with 128 permutations, merged a quoted-passage
+    hard negative in 1 of 10 runs of the sweep near the threshold: bench/results/dedup.json)."""
     keep: Literal["longest", "source_order"] = "longest"
     """Which member of a cluster survives: the longest text, or the lowest source_rank (order in
     sources.yaml = quality preference), then the longest. Ties go to the earlier document."""
@@ -115,6 +134,8 @@ class NearDedupConfig:
                 raise ValueError(f"{name} must be in (0, 1], got {v}")
         if self.keep not in ("longest", "source_order"):
             raise ValueError(f"keep must be 'longest' or 'source_order', got {self.keep!r}")
+        if self.verify not in ("exact", "estimate"):
+            raise ValueError(f"verify must be 'exact' or 'estimate', got {self.verify!r}")
         if self.backend not in ("auto", "memory", "disk"):
             raise ValueError(f"backend must be 'auto', 'memory' or 'disk', got {self.backend!r}")
 
@@ -226,78 +247,23 @@ def sign_chunk(
     texts: list[str], k: int, num_perm: int, seed: int, normalized: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Signatures (n x num_perm uint32) and shingle-set sizes (int32) of a chunk of texts."""
+    sigs, sizes, _ = sign_chunk_with_shingles(texts, k, num_perm, seed, normalized)
+    return sigs, sizes
+
+
+def sign_chunk_with_shingles(
+    texts: list[str], k: int, num_perm: int, seed: int, normalized: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`sign_chunk` plus every text's sorted shingle hashes, concatenated (split them by `sizes`)."""
     sigs = np.empty((len(texts), num_perm), dtype=np.uint32)
     sizes = np.empty(len(texts), dtype=np.int32)
+    parts = []
     for i, t in enumerate(texts):
         h = shingle_hashes(t, k, seed, normalized)
         sizes[i] = h.size
         sigs[i] = signature(h, num_perm, seed)
-    return sigs, sizes
-
-
-# --- verification, clustering, keep rule (pure) -------------------------------------------------
-
-
-def estimate(sig: np.ndarray, sizes: np.ndarray, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(estimated Jaccard, estimated containment) for pairs (i[k], j[k]).
-
-    Containment |A∩B|/min(|A|,|B|) comes from the Jaccard estimate and the exact set sizes:
-    |A∩B| = J/(1+J) * (|A|+|B|) (from J = |A∩B| / (|A|+|B|-|A∩B|)).
-    """
-    jac = (sig[i] == sig[j]).mean(axis=1)
-    si, sj = sizes[i].astype(np.float64), sizes[j].astype(np.float64)
-    inter = jac / (1.0 + jac) * (si + sj)
-    cont = np.minimum(inter / np.maximum(np.minimum(si, sj), 1.0), 1.0)
-    return jac, cont
-
-
-def verify(sig: np.ndarray, sizes: np.ndarray, i: np.ndarray, j: np.ndarray, cfg: NearDedupConfig) -> np.ndarray:
-    """Boolean mask of candidate pairs that are near duplicates (Jaccard or trusted containment)."""
-    jac, cont = estimate(sig, sizes, i, j)
-    si, sj = sizes[i], sizes[j]
-    ratio = np.minimum(si, sj) / np.maximum(np.maximum(si, sj), 1)
-    return (jac >= cfg.threshold) | ((cont >= cfg.containment_threshold) & (ratio >= cfg.containment_min_ratio))
-
-
-class UnionFind:
-    """Disjoint sets over 0..n-1 in a numpy array (4 bytes per doc), path halving + union by index."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = np.arange(n, dtype=np.int64)
-
-    def find(self, x: int) -> int:
-        p = self.parent
-        while p[x] != x:
-            p[x] = p[p[x]]
-            x = int(p[x])
-        return x
-
-    def union(self, a: int, b: int) -> bool:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return False
-        if ra < rb:
-            ra, rb = rb, ra
-        self.parent[ra] = rb  # the root is always the smallest index: deterministic clusters
-        return True
-
-    def roots(self) -> np.ndarray:
-        return np.array([self.find(x) for x in range(len(self.parent))], dtype=np.int64)
-
-
-def clusters_from_roots(roots: np.ndarray) -> list[list[int]]:
-    """Clusters (lists of doc indices, sorted) with >= 2 members, ordered by their smallest index."""
-    order = np.argsort(roots, kind="stable")
-    r = roots[order]
-    bounds = np.flatnonzero(np.diff(r)) + 1
-    return [g.tolist() for g in np.split(order, bounds) if g.size >= 2]
-
-
-def choose_kept(members: list[int], lengths: np.ndarray, ranks: np.ndarray, keep: str) -> int:
-    """The member that survives: longest, or lowest source rank then longest; ties -> lowest index."""
-    if keep == "source_order":
-        return min(members, key=lambda m: (int(ranks[m]), -int(lengths[m]), m))
-    return min(members, key=lambda m: (-int(lengths[m]), m))
+        parts.append(h)
+    return sigs, sizes, np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
 
 
 # --- driver ------------------------------------------------------------------------------------
@@ -314,8 +280,9 @@ def _chunks(docs: Iterable[tuple[str, str, int]], n: int) -> Iterator[list[tuple
         yield buf
 
 
-def _signatures(docs, cfg: NearDedupConfig, sig_path: Path, workers: int):
-    """Stream docs, write signatures to `sig_path`; return ids, lengths, ranks, sizes, seconds."""
+def _signatures(docs, cfg: NearDedupConfig, sig_path: Path, workers: int, sh_path: Path | None = None):
+    """Stream docs, write signatures to `sig_path` (and shingle hashes to `sh_path` if given); return
+    ids, lengths, ranks, sizes, seconds."""
     ids: list[str] = []
     lengths: list[int] = []
     ranks: list[int] = []
@@ -328,15 +295,20 @@ def _signatures(docs, cfg: NearDedupConfig, sig_path: Path, workers: int):
 
         pool = mp.get_context("fork" if hasattr(__import__("os"), "fork") else "spawn").Pool(workers)
     pending: deque = deque()
+    sh_file = sh_path.open("wb") if sh_path is not None else None
     try:
         with sig_path.open("wb") as f, tqdm(desc="near-dedup signatures", unit="doc", disable=None) as bar:
 
+            def write(s: np.ndarray, z: np.ndarray, h: np.ndarray) -> None:
+                f.write(s.tobytes())
+                if sh_file is not None:
+                    sh_file.write(h.tobytes())
+                sizes.append(z)
+                bar.update(len(z))
+
             def drain(block: bool) -> None:
                 while pending and (block or pending[0].ready()):
-                    s, z = pending.popleft().get()
-                    f.write(s.tobytes())
-                    sizes.append(z)
-                    bar.update(len(z))
+                    write(*pending.popleft().get())
 
             for chunk in _chunks(docs, cfg.chunk_docs):
                 texts = []
@@ -346,18 +318,17 @@ def _signatures(docs, cfg: NearDedupConfig, sig_path: Path, workers: int):
                     ranks.append(int(rank))
                     texts.append(text)
                 if pool is None:
-                    s, z = sign_chunk(texts, *args)
-                    f.write(s.tobytes())
-                    sizes.append(z)
-                    bar.update(len(z))
+                    write(*sign_chunk_with_shingles(texts, *args))
                     continue
-                pending.append(pool.apply_async(sign_chunk, (texts, *args)))
+                pending.append(pool.apply_async(sign_chunk_with_shingles, (texts, *args)))
                 # Bounded in-flight tasks: the doc stream is never read far ahead of the workers.
                 while len(pending) >= 2 * workers:
                     pending[0].wait()
                     drain(block=False)
             drain(block=True)
     finally:
+        if sh_file is not None:
+            sh_file.close()
         if pool is not None:
             pool.close()
             pool.join()
@@ -372,7 +343,8 @@ def near_dedup(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     sig_path = workdir / "signatures.u32"
-    ids, lengths, ranks, sizes, t_sig = _signatures(docs, cfg, sig_path, max(1, workers))
+    sh_path = workdir / "shingles.u32" if cfg.verify == "exact" else None
+    ids, lengths, ranks, sizes, t_sig = _signatures(docs, cfg, sig_path, max(1, workers), sh_path)
     n = len(ids)
     stats: dict[str, Any] = {"docs": n, "workers": workers, "signature_seconds": round(t_sig, 3)}
     stats["signature_docs_per_s"] = round(n / t_sig, 1) if t_sig > 0 else None
@@ -380,6 +352,10 @@ def near_dedup(
     if n == 0:
         return NearDedupResult({}, 0, {}, stats)
     sig = np.memmap(sig_path, dtype=np.uint32, mode="r", shape=(n, cfg.num_perm))
+    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    shingles = None
+    if sh_path is not None and offsets[-1] > 0:
+        shingles = np.memmap(sh_path, dtype=np.uint32, mode="r", shape=(int(offsets[-1]),))
     backend = cfg.backend
     if backend == "auto":
         backend = "memory" if n <= cfg.memory_max_docs else "disk"
@@ -403,7 +379,7 @@ def near_dedup(
         counts["pairs_verified"] += len(i)
         if not len(i):
             continue
-        ok = verify(sig, sizes, i, j, cfg)
+        ok = verify(sig, sizes, i, j, cfg, shingles, offsets)
         counts["pairs_accepted"] += int(ok.sum())
         for a, b in zip(i[ok], j[ok]):
             uf.union(int(a), int(b))
@@ -421,6 +397,6 @@ def near_dedup(
                 duplicate_of[ids[m]] = ids[kept]
     stats["removed"] = len(duplicate_of)
     stats["config"] = asdict(cfg)
-    del sig
+    del sig, shingles
     log.info("near-dedup: %d docs, %d clusters, %d removed (%s)", n, len(clusters), len(duplicate_of), backend)
     return NearDedupResult(duplicate_of, len(clusters), dict(sorted(hist.items())), stats)

@@ -29,8 +29,8 @@ is the reference implementation we follow. What we take from botok and what we d
 
 `match_key` is the LOSSY key for dedup and decontamination ("Lossy rules"): botok's
 `normalize_lenient`, `normalize_old_tib` and per-syllable `normalize_ngatadara`, punctuation
-and spacing dropped. It never strips vowel signs or subjoined letters (datatrove's default
-"strip combining marks" would erase most Tibetan words).
+and spacing dropped. It drops a-chung and wa-zur (and 0F35/0F37/0F39) but keeps the vowel signs
+ི ུ ེ ོ and subjoined ya/ra/la (datatrove's default "strip combining marks" would erase most Tibetan words).
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def match_key(text: str, normalized: bool = False) -> str:
     (merged syllables, old spellings) → per-syllable ང/ཏ/ད/ར OCR folding; then only the
     syllables (joined by tsheg) and words (by single spaces) remain, casefolded, Tibetan digits
     as ASCII.
-    Vowel signs and subjoined letters are kept.
+    Drops a-chung and wa-zur; keeps the vowel signs ི ུ ེ ོ and subjoined ya/ra/la.
     """
     out: list[str] = []
     prev_tib = False

@@ -10,10 +10,23 @@ are honest. Edits (kinds):
   unicode     U+0F0C for tsheg, precomposed vowels (U+0F73/0F75/0F81), ZWSP after tshegs, ༎, BOM, NBSP
   truncate    a contiguous 50-85 % span (5-gram Jaccard to the source down to 0.5)
   mixed       boilerplate + unicode + 1 % indel
-Negatives: singleton passages, and two kinds of hard negatives that must never be merged:
+  repost      reposted on another site: that site's navigation and footer (10-35 % of the copy)
+              around the text, half of them with a 0-2 % edit
+  reorder     paragraphs (runs of 1-4 sentences) in another order
+  partial     a contiguous 50-80 % of the passage followed by 20-40 % new text (a reworked
+              article: 5-gram Jaccard 0.35-0.6)
+  trunc40     a contiguous 40-50 % span (Jaccard ~ the length ratio, containment ~1)
+  edits       many small edits: 8-14 % of syllables substituted, inserted or deleted, a few
+              sentences merged or split (5-gram Jaccard 0.3-0.55)
+Negatives: singleton passages, and hard negatives that must never be merged:
   vowel       a cluster's source passage with every vowel sign changed (ི→ུ→ེ→ོ→ི): same consonant
               skeleton, different words; a Mn-stripping normalizer (datatrove's) makes it identical
   formula     the same real ~30-syllable Kangyur opening (འདི་སྐད་བདག་གིས་ཐོས་པ་...) + different passages
+  template    two different passages on the same site: the same navigation and footer, 10-35 % of
+              each page (5-gram Jaccard up to ~0.3)
+  quote       two different passages that quote the same 60-160-syllable passage
+  canon       two neighbouring Kangyur texts of one volume (dhāraṇīs, sutras: stock openings,
+              mantras and colophons in common); pairs sharing half of their 3-grams are left out
 """
 
 from __future__ import annotations
@@ -62,7 +75,8 @@ class LabelledSet:
     label: dict[str, str] = field(default_factory=dict)
     """doc id -> true cluster label (singletons have their own)."""
     kind: dict[str, str] = field(default_factory=dict)
-    """doc id -> original | indel | swap | boilerplate | unicode | truncate | mixed | single | vowel | formula."""
+    """doc id -> original | indel | swap | boilerplate | unicode | truncate | mixed | repost | reorder |
+    partial | trunc40 | edits | single | vowel | formula | template | quote."""
     source_of: dict[str, str] = field(default_factory=dict)
     """edited copy / vowel variant id -> the passage id it was made from."""
     hard_negatives: list[tuple[str, str, str]] = field(default_factory=list)
@@ -180,6 +194,79 @@ def edit_vowels(text: str) -> str:
     return text.translate(_VOWEL_CYCLE)
 
 
+def edit_substitute(rng: random.Random, text: str, rate: float, donor: list[str]) -> str:
+    """Many small edits: syllables replaced (spelling, OCR, a changed word), inserted or deleted."""
+    spans = [m.span() for m in _UNIT_RE.finditer(text)]
+    out = text
+    for s, e in sorted(rng.sample(spans, min(len(spans), max(1, round(rate * len(spans))))), reverse=True):
+        r = rng.random()
+        word = rng.choice(donor).rstrip("\u0f0b") + "\u0f0b"
+        if r < 0.5:
+            out = out[:s] + word + out[e:]
+        elif r < 0.75:
+            out = out[:s] + word + out[s:]
+        else:
+            out = out[:s] + out[e:]
+    return out.replace("། ", "་", 1).replace("ས་ན་", "ས། ན་", 1)
+
+
+def edit_reorder(rng: random.Random, text: str) -> str:
+    s = sentences(text)
+    paras, i = [], 0
+    while i < len(s):
+        k = rng.randint(1, 4)
+        paras.append(" ".join(s[i : i + k]))
+        i += k
+    if len(paras) >= 2:
+        first = paras[:]
+        while paras == first:
+            rng.shuffle(paras)
+    return "\n".join(paras)
+
+
+def edit_span(rng: random.Random, text: str, lo: float, hi: float) -> str:
+    spans = [m.span() for m in _UNIT_RE.finditer(text)]
+    n = max(1, int(rng.uniform(lo, hi) * len(spans)))
+    s = rng.randrange(len(spans) - n + 1)
+    return text[spans[s][0] : spans[s + n - 1][1]]
+
+
+def site_chrome(rng: random.Random, lines: list[str]) -> tuple[str, str]:
+    """A site's header (navigation) and footer: real Tibetan lines plus the usual web furniture."""
+    nav = " | ".join(rng.sample(_NAV, 9))
+    head = nav + "\n" + rng.choice(lines)
+    foot = " ".join(rng.sample(lines, rng.randint(1, 2))) + "\n" + " | ".join(rng.sample(_NAV, 6)) + " © 2024"
+    return head, foot
+
+
+_NAV = ["མདུན་ངོས།", "གསར་འགྱུར།", "བོད་ལྗོངས།", "རྒྱལ་ཁབ།", "འཛམ་གླིང་།", "དཔལ་འབྱོར།", "རིག་གནས།", "སློབ་གསོ།",
+        "བརྙན་ཟློས།", "པར་རིས།", "ང་ཚོའི་སྐོར།", "འབྲེལ་གཏུག", "ནང་འཛུལ།", "ཐོ་འགོད།", "འཚོལ་ཞིབ།", "མཉམ་སྤྱོད།",
+        "དཔར་འདེབས།", "སྔོན་མ།", "རྗེས་མ།", "གསར་འགྱུར་གཞན།", "པར་དབང་ཡོད།", "Home", "Share", "Print"]  # fmt: skip
+
+
+def _grams(text: str, k: int) -> set[tuple[str, ...]]:
+    from tibcpt.pipeline.text.normalize import match_key
+
+    s = syllables(match_key(text))
+    return {tuple(s[i : i + k]) for i in range(len(s) - k + 1)}
+
+
+@cache
+def _canon_texts() -> tuple[str, ...]:
+    """Kangyur texts (one per {D...} marker) of 60-1500 syllables, in volume order (neighbours are
+    often of one kind: dhāraṇī after dhāraṇī)."""
+    out = []
+    for vol in ("vol060_sutra_ma", "vol090_tantra_pha"):
+        raw = (CORPUS / f"classical/derge-kangyur/{vol}.txt").read_text(encoding="utf-8-sig")
+        for part in re.split(r"\{D\d+[^}]*\}", raw):
+            for rx, rep in _MARKUP:
+                part = rx.sub(rep, part)
+            text = normalize(part).strip()
+            if 60 <= len(syllables(text)) <= 1500:
+                out.append(text)
+    return tuple(out)
+
+
 def _udhr_lines() -> list[str]:
     lines = [normalize(ln) for ln in (CORPUS / "modern/udhr/udhr_bod.txt").read_text(encoding="utf-8").splitlines()]
     return [ln for ln in lines if 8 <= len(syllables(ln)) <= 25]
@@ -198,7 +285,14 @@ def _formula_openings(n_syl: int = 30) -> list[str]:
 
 
 def build_labelled_set(
-    n_clusters: int = 60, n_single: int = 60, n_vowel: int = 20, n_formula: int = 20, seed: int = 0
+    n_clusters: int = 60,
+    n_single: int = 60,
+    n_vowel: int = 20,
+    n_formula: int = 20,
+    seed: int = 0,
+    n_template: int | None = None,
+    n_quote: int | None = None,
+    n_canon: int | None = None,
 ) -> LabelledSet:
     """Deterministic labelled set (same seed -> same docs); ids say kind and cluster."""
     rng = random.Random(seed)
@@ -225,6 +319,8 @@ def build_labelled_set(
     udhr = _udhr_lines()
     boiler = [(udhr[i], udhr[i + 1]) for i in range(0, 6, 2)]
     kinds = ["indel", "swap", "boilerplate", "unicode", "truncate", "mixed"]
+    hard = ["repost", "reorder", "partial", "trunc40", "edits"]
+    sites = [site_chrome(rng, udhr) for _ in range(8)]
     entries: list[tuple[str, str, str, str]] = []  # id, text, label, kind
     originals: list[tuple[str, str]] = []
     for c in range(n_clusters):
@@ -232,7 +328,9 @@ def build_labelled_set(
         cid = f"c{c:03d}"
         entries.append((f"{cid}-original", p, cid, "original"))
         originals.append((f"{cid}-original", p))
-        for k, kind in enumerate(rng.sample(kinds, rng.randint(2, 5))):
+        # every cluster gets one or two of the hard edits and one to three of the easier ones
+        chosen = rng.sample(hard, rng.randint(1, 2)) + rng.sample(kinds, rng.randint(1, 3))
+        for k, kind in enumerate(chosen):
             donor = syllables(passages[rng.randrange(len(passages))])
             if kind == "indel":
                 t = edit_indel(rng, p, rng.uniform(0.02, 0.04), donor)
@@ -244,6 +342,21 @@ def build_labelled_set(
                 t = edit_unicode(rng, p)
             elif kind == "truncate":
                 t = edit_truncate(rng, p)
+            elif kind == "repost":
+                head, foot = rng.choice(sites)
+                body = edit_indel(rng, p, rng.uniform(0.0, 0.02), donor) if rng.random() < 0.5 else p
+                t = f"{head}\n{body}\n{foot}"
+            elif kind == "reorder":
+                t = edit_reorder(rng, p)
+            elif kind == "partial":
+                kept = edit_span(rng, p, 0.5, 0.8)
+                new = fresh()
+                n_new = int(len(syllables(p)) * rng.uniform(0.2, 0.4))
+                t = kept + " " + "་".join(syllables(new)[:n_new]) + "།"
+            elif kind == "trunc40":
+                t = edit_span(rng, p, 0.4, 0.5)
+            elif kind == "edits":
+                t = edit_substitute(rng, p, rng.uniform(0.08, 0.14), donor)
             else:
                 t = edit_unicode(rng, edit_boilerplate(rng, edit_indel(rng, p, 0.01, donor), *rng.choice(boiler)))
             did = f"{cid}-{kind}{k}"
@@ -267,6 +380,31 @@ def build_labelled_set(
         for other in groups.get(g, []):
             ls.hard_negatives.append((other, fid, "formula"))
         groups.setdefault(g, []).append(fid)
+    for t_i in range(n_formula if n_template is None else n_template):
+        head, foot = sites[t_i % 2]  # two busy sites: many pages share their chrome
+        a, b = f"t{t_i:03d}a", f"t{t_i:03d}b"
+        for did in (a, b):
+            entries.append((did, f"{head}\n{fresh()}\n{foot}", did, "template"))
+        ls.hard_negatives.append((a, b, "template"))
+    for q_i in range(n_formula if n_quote is None else n_quote):
+        quote = "་".join(syllables(fresh())[: rng.randint(60, 160)]) + "།"
+        a, b = f"q{q_i:03d}a", f"q{q_i:03d}b"
+        for did in (a, b):
+            p2 = sentences(fresh())
+            cut = rng.randrange(1, max(2, len(p2)))
+            entries.append((did, " ".join(p2[:cut]) + " " + quote + " " + " ".join(p2[cut:]), did, "quote"))
+        ls.hard_negatives.append((a, b, "quote"))
+    canon = _canon_texts()
+    for c_i in range(min(n_formula if n_canon is None else n_canon, len(canon) // 2)):
+        a_text, b_text = canon[2 * c_i], canon[2 * c_i + 1]
+        sa, sb = _grams(a_text, 3), _grams(b_text, 3)
+        if len(sa & sb) >= 0.5 * min(len(sa), len(sb)):
+            continue  # the same text twice in the canon: a true near-duplicate, not a hard negative
+        if any(sum(1 for g in shingle_set(t) if g in owner) > 0.1 * len(shingle_set(t)) for t in (a_text, b_text)):
+            continue  # contains a passage cut for another document: labels would be wrong
+        a, b = f"k{c_i:03d}a", f"k{c_i:03d}b"
+        entries += [(a, a_text, a, "canon"), (b, b_text, b, "canon")]
+        ls.hard_negatives.append((a, b, "canon"))
     rng.shuffle(entries)
     for i, (did, text, label, kind) in enumerate(entries):
         ls.docs.append((did, text, i % 3))
