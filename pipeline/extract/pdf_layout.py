@@ -379,6 +379,7 @@ def join_pieces(pieces: list[Line], verticals: list[tuple[float, float, float]] 
     cut at a wide gap) continues the line unless a vertical rule separates them (table cells).
     Otherwise a line break."""
     out, dropped, row_left = "", 0, 0.0
+    edges = [(q.left, q.right) for q in pieces]  # (properties walk every character: once)
     for i, p in enumerate(pieces):
         text, d = p.render()
         dropped += d
@@ -386,29 +387,30 @@ def join_pieces(pieces: list[Line], verticals: list[tuple[float, float, float]] 
             continue
         if out:
             prev = pieces[i - 1]
+            (p_left, _), (prev_left, prev_right) = edges[i], edges[i - 1]
             # the next line of the same block starts at its left edge (or left of an indent);
             # a table's next cell starts right of it, the next row's first cell far left
             # (`row_left`: where the previous line began, when it was cut into pieces)
-            below = -4 * prev.size < p.left - row_left < prev.size and p.y < prev.y
+            below = -4 * prev.size < p_left - row_left < prev.size and p.y < prev.y
             # or the top of the next column: right of this line and far above it
-            below = below or (p.left > prev.right - prev.size and p.y > prev.y + 8 * prev.size)
+            below = below or (p_left > prev_right - prev.size and p.y > prev.y + 8 * prev.size)
             # the column's right edge: most lines of a block are full, a heading may be wider
-            rights = sorted(q.right for q in pieces if abs(q.left - prev.left) < 2 * prev.size)
+            rights = sorted(r for lft, r in edges if abs(lft - prev_left) < 2 * prev.size)
             col_right = rights[int(0.8 * (len(rights) - 1))]
-            full = prev.right >= col_right - 1.5 * prev.size
+            full = prev_right >= col_right - 1.5 * prev.size
             wrapped = out[-1] in _TIB_LETTER and text[0] in _TIB_INNER and full
             # a piece further along the same baseline (a justified line split at a wide gap)
             # (not across a vertical rule: that is the next table cell)
-            same = abs(p.y - prev.y) < 0.2 * prev.size and p.left >= prev.right - prev.size
-            same = same and not any(prev.right - 1 < x < p.left + 1 and b <= p.y <= t for x, b, t in verticals)
+            same = abs(p.y - prev.y) < 0.2 * prev.size and p_left >= prev_right - prev.size
+            same = same and not any(prev_right - 1 < x < p_left + 1 and b <= p.y <= t for x, b, t in verticals)
             # a line that starts with a mark continues its letter (see build_lines)
             if text[0] in _COMBINING or (below or same) and (out.endswith("\u0f0b") or wrapped):
                 out += ""
             else:
                 out += " " if same else "\n"
             if not same:
-                row_left = p.left
+                row_left = edges[i][0]
         else:
-            row_left = p.left
+            row_left = edges[i][0]
         out += text
     return out, dropped
