@@ -114,7 +114,7 @@ def _init_worker(cfg: CorpusConfig, sources: list[SourceConfig]) -> None:
         stages=[
             Extractor(cfg.extract),
             Normalizer(cfg.normalize),
-            Cleaner(cfg.clean),
+            Cleaner(cfg.clean, cfg.normalize),
             Segmenter(cfg.segment),
             # Genre lets the filter exempt formulaic canonical text from web repetition thresholds.
             QualityFilter(cfg.filter, source_genres={s.name: s.genre for s in sources}),

@@ -12,8 +12,7 @@ safe where it is on by default:
   content, and it carries no language. 11.6 % of the characters of the children's stories.
 - `page_markers` (all sources): an "N/M" page counter at the end of a text line ("... འའུ 3/16").
   Only where the document shows a page sequence: at least `min_page_markers` different N with the
-  same M, N <= M, or an "N/N" that is the document's last counter (the last page). A fraction in
-  a story stays.
+  same M, N <= M, or one "N/N" (N > 1: a last page). A fraction written once in a story stays.
 - `line_numbers` (opted-in sources only): "(n)" manuscript line numbers (old-tibetan-corpus: "(1)" at
   each line of the Annals, mid-line in the Chronicle, often inside a word: "བཙན (6) པོར"). The mark
   goes; between two syllables a tsheg takes its place (the scribe's line end, where the tsheg was
@@ -35,6 +34,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
+from tibcpt.pipeline.text.normalize import NormalizeConfig, TextNormalizer
 from tibcpt.pipeline.text.segment import SYLLABLE_CHARS, TSHEG
 
 RULES = ("noise_lines", "page_markers", "line_numbers", "lacunae")
@@ -45,7 +45,7 @@ _LETTER_RE = re.compile(r"[^\W\d_]")
 _NOISE_MARK_RE = re.compile("[0-9\u0f20-\u0f33/]")
 # "N/M" at a line end, not part of a longer number or path ("2015/12/18", "1/2/3").
 _PAGE_MARKER_RE = re.compile(r"(?:(?<=[^\d/ ])|^)[ ]*(\d{1,3}) ?/ ?(\d{1,3})[ ]*$", re.M)
-_LINE_NUMBER_RE = re.compile(r"[ ]*\(\d{1,4}\)[ ]*")
+_LINE_NUMBER_RE = re.compile(r"(?:[ ]*\(\d{1,4}\)[ ]*)+")  # adjacent numbers are one mark
 # Adjacent marks are one gap; the tsheg or shad right after a mark closed the lost words. The
 # pattern starts at the bracket (a literal prefix keeps the scan fast); spaces before a mark go
 # with the line trimming.
@@ -93,26 +93,21 @@ def is_noise_line(line: str) -> bool:
 def page_denominators(text: str, min_markers: int = 2) -> set[str]:
     """The totals M of "N/M" line-end markers that form a page sequence in `text`."""
     pages: dict[str, set[int]] = {}
-    last = None
     for m in _PAGE_MARKER_RE.finditer(text):
         n, total = int(m.group(1)), int(m.group(2))
         if 1 <= n <= total:
             pages.setdefault(m.group(2), set()).add(n)
-            last = m
-    found = {total for total, ns in pages.items() if len(ns) >= min_markers}
-    # The last page's counter ("... རེད 2/2", N == M > 1, the document's last "N/M"): a page counter
-    # even alone; a fraction in running text is never N/N.
-    if last is not None and last.group(1) == last.group(2) != "1":
-        found.add(last.group(2))
-    return found
+    # A last page's counter ("... རེད 2/2") marks its total even alone: running text has no "N/N".
+    # (Any N/N, not only the document's last one: removing that one would expose the next.)
+    return {total for total, ns in pages.items() if len(ns) >= min_markers or int(total) in ns and int(total) > 1}
 
 
 def _line_number_sub(m: re.Match[str]) -> str:
     s = m.string
     before = s[m.start() - 1] if m.start() > 0 else "\n"
     after = s[m.end()] if m.end() < len(s) else "\n"
-    if before == "\n" or after == "\n" or before == TSHEG:
-        return ""
+    if before == "\n" or after == "\n" or before == TSHEG or after in (TSHEG, "\u0f0d"):
+        return ""  # a line edge, or punctuation that takes no space next to it (normalize rules 7-8)
     if _SYLLABLE_RE.match(before) and _SYLLABLE_RE.match(after):
         return TSHEG  # the manuscript line ended inside a phrase: "བཙན (6) པོར" -> "བཙན་པོར"
     return " "
@@ -131,8 +126,12 @@ class Cleaner(Stage):
 
     name = "clean"
 
-    def __init__(self, cfg: CleanConfig | None = None) -> None:
+    def __init__(self, cfg: CleanConfig | None = None, normalize: NormalizeConfig | None = None) -> None:
         self.cfg = cfg or CleanConfig()
+        # Removing a mark can leave punctuation or a joiner where normalize would not have it
+        # ("དུའ། (399)། །" -> "དུའ།། །"): changed text is normalized again with the run's rules,
+        # so the stage's output is what normalize would give (tested as a property).
+        self._norm = TextNormalizer(normalize or NormalizeConfig())
 
     def rules_for(self, source: str) -> set[str]:
         if not self.cfg.enabled:
@@ -141,12 +140,14 @@ class Cleaner(Stage):
 
     def clean(self, text: str, rules: set[str], counts: Counter) -> str:
         """`text` with `rules` applied; what each rule removed is added to `counts`."""
+        original = text
         # Removing lines must not create longer blank-line runs than the normalized input had.
         max_newlines = max((len(r) for r in _NEWLINE_RUN_RE.findall(text)), default=1)
         # Each rule first asks whether its mark occurs at all (`in` scans in C; the regexes scan slower).
         if "line_numbers" in rules and "(" in text:
-            text, n = _LINE_NUMBER_RE.subn(_line_number_sub, text)
-            counts["line_numbers"] += n
+            n = text.count("(")
+            text = _LINE_NUMBER_RE.sub(_line_number_sub, text)
+            counts["line_numbers"] += n - text.count("(")
         if "lacunae" in rules and "[" in text:
             n = text.count("[")
             text = _LACUNA_RE.sub(_lacuna_sub, text)
@@ -166,8 +167,8 @@ class Cleaner(Stage):
             lines = [ln for ln in lines if not is_noise_line(ln)]
             counts["noise_lines"] += n - len(lines)
         text = "\n".join(lines)
-        text = re.sub(f"\n{{{max_newlines + 1},}}", "\n" * max_newlines, text)
-        return text.strip("\n")
+        text = re.sub(f"\n{{{max_newlines + 1},}}", "\n" * max_newlines, text).strip("\n")
+        return self._norm(text) if text != original else text
 
     def process(self, docs: list[Document], stats: StageStats, rejects: list[Rejection]) -> list[Document]:
         kept = []
