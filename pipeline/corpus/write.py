@@ -302,6 +302,7 @@ def _manifest(sources, cfg, results, removed, dedup_info, per_source, shards, n_
                 "license": s.license,
                 "genre": s.genre,
                 "weight": s.weight,
+                "eval_only": s.eval_only,  # read by tibcpt tokenizer / pack: never trained on
                 "description": s.description,
                 **per_source.get(s.name, {"docs_out": 0, "bytes": 0, "syllables": 0}),
                 "stages": {k: v.to_dict() for k, v in src_stages[s.name].items()},
