@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from tibcpt.pipeline.tokens import spm as tokenizer_spm  # noqa: E402
 from tibcpt.pipeline.tokens import tokenizer as tok_mod  # noqa: E402
 from tibcpt.pipeline.tokens.agreement import fresh_autotokenizer_ids  # noqa: E402
-from tibcpt.pipeline.tokens.heldout import is_heldout  # noqa: E402
+from tibcpt.pipeline.tokens.heldout import is_heldout, source_info  # noqa: E402
 
 from tibcpt.config import load_config  # noqa: E402
 
@@ -85,24 +85,25 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(tok_mod.TokenizerConfig, REPO / "configs" / "pipeline" / "tokenizer.yaml")
     sets = text_sets(Path(args.corpus), cfg.heldout_fraction)
-    res: dict = {"corpus": args.corpus, "sets": {k: len(v) for k, v in sets.items()}}
+    eval_only = source_info(REPO / "sources.yaml", args.corpus).eval_only  # global-asp-stories: never trained on
+    res: dict = {"corpus": args.corpus, "eval_only": sorted(eval_only), "sets": {k: len(v) for k, v in sets.items()}}
     n_base = len(tokenizer_spm.parse_model(LLAMA2.read_bytes()).pieces)
     with tempfile.TemporaryDirectory() as td:
         new_scores, check = tokenizer_spm.new_scores, tok_mod.check_agreement
         tokenizer_spm.new_scores = lambda floor, n: [float(np.float32(floor - 1 - r)) for r in range(n)]
         tok_mod.check_agreement = lambda folder, texts: {}
         try:
-            tok_mod.build_tokenizer(Path(args.corpus), LLAMA2, Path(td) / "old", cfg, force=True)
+            tok_mod.build_tokenizer(Path(args.corpus), LLAMA2, Path(td) / "old", cfg, True, eval_only)
         finally:
             tokenizer_spm.new_scores, tok_mod.check_agreement = new_scores, check
         t0 = time.time()
-        tok_mod.build_tokenizer(Path(args.corpus), LLAMA2, Path(td) / "new", cfg, force=True)
+        tok_mod.build_tokenizer(Path(args.corpus), LLAMA2, Path(td) / "new", cfg, True, eval_only)
         res["llama2_build_s_with_check"] = round(time.time() - t0, 1)
         for name in ("old", "new"):
             res[f"llama2_{name}_scores"] = {**new_score_stats(Path(td) / name, n_base),
                                             **disagreement(Path(td) / name, sets)}  # fmt: skip
         if (SMOL / "tokenizer.json").is_file():
-            tok_mod.build_tokenizer(Path(args.corpus), SMOL, Path(td) / "smol", cfg, force=True)
+            tok_mod.build_tokenizer(Path(args.corpus), SMOL, Path(td) / "smol", cfg, True, eval_only)
             res["smollm2"] = disagreement(Path(td) / "smol", sets)
     out = REPO / "bench" / "results" / "tokenizer_agreement.json"
     out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")

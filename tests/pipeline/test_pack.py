@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -113,9 +115,14 @@ def test_eval_only_sources_go_to_test_never_train(setup, tmp_path):
     got = [i for row in ds["test"]["input_ids"] for i in row]
     assert got == _stream(tok, [udhr], m["eos_token_id"])[: len(got)] and len(got) >= 128
     assert all(s == ["udhr"] for s in ds["test"]["sources"])
-    # the same result from the flag alone (callers without sources.yaml), and training text is unchanged
+    # the same from the flag alone, and from the corpus manifest's record (`make corpus` writes `eval_only`)
     again = pack(root / "corpus", tok_dir, tmp_path / "again", load_config(PackConfig, None, CFG), eval_only={"udhr"})
     assert again["splits"] == m["splits"]
+    corpus = tmp_path / "corpus"
+    shutil.copytree(root / "corpus", corpus)
+    (corpus / "manifest.json").write_text(json.dumps({"sources": {"udhr": {"eval_only": True}}}), encoding="utf-8")
+    third = pack(corpus, tok_dir, tmp_path / "third", load_config(PackConfig, None, CFG))
+    assert third["splits"] == m["splits"] and third["eval_only_sources"] == ["udhr"]
 
 
 def test_llama2_shards_put_bos_before_each_document(setup, tmp_path):
