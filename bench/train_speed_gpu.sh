@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # One lent-GPU call of bench/train_speed.py (the device machine has torch, transformers and triton but
 # no liger-kernel and no pip index): liger-kernel from wheels carried in .speed/whl, the shard folder
-# in .speed/shards, tibcpt importable through a path shim (package-dir mapping, no install needed).
+# in .speed/shards, tibcpt importable through two links (no install needed).
 # Usage: bash bench/train_speed_gpu.sh RUN[,RUN...]   (results: $OUT/train_speed.json, $OUT/logs.tgz)
 set -uo pipefail
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .speed/whl/*.whl || exit 1
-S=/tmp/shim/tibcpt && mkdir -p $S && cp -r tibcpt/. $S/ && ln -sfn "$PWD/training" $S/training && ln -sfn "$PWD/pipeline" $S/pipeline
-export PYTHONPATH=/tmp/shim:/tmp/site
+# This copy of the tree only: tibcpt.training / tibcpt.pipeline resolve as pyproject's package-dir maps them.
+ln -sfn ../training tibcpt/training && ln -sfn ../pipeline tibcpt/pipeline
+export PYTHONPATH=$PWD:/tmp/site
 nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm --format=csv
 python3 -c "import torch, transformers, triton, liger_kernel; print('torch', torch.__version__, 'transformers', transformers.__version__, 'triton', triton.__version__)"
 if [ "${SPEED_TESTS:-1}" = 1 ]; then

@@ -83,9 +83,13 @@ def compile_layers(model: torch.nn.Module, backend: str | None = None) -> int:
     return len(layers)
 
 
-def speed_up(model: torch.nn.Module, kernels: str, compile: bool, cache_dir: str | None = None) -> dict[str, Any]:
-    """Fused kernels (kernels.py), then regional compilation when `compile`; returns what was applied."""
-    applied = apply_kernels(model, kernels, compiled=compile)
+def speed_up(
+    model: torch.nn.Module, kernels: str, compile: bool, cache_dir: str | None = None, fp16: bool = False
+) -> dict[str, Any]:
+    """Fused kernels (kernels.py), then regional compilation when `compile`; returns what was applied.
+
+    `fp16`: the run uses fp16 with loss scaling (kernels.kernel_set leaves the fused loss out)."""
+    applied = apply_kernels(model, kernels, compiled=compile, fp16=fp16)
     info: dict[str, Any] = {"kernels": list(applied), "compiled_layers": 0}
     if compile:
         info["compile_cache"] = set_compile_cache(cache_dir)

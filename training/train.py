@@ -118,7 +118,7 @@ def prepare_model(model, cfg: TrainConfig, accelerator, vocab_size: int) -> Prep
     if cfg.model.train_embeddings_only_steps and not any(model.get_parameter(n).requires_grad for n in emb_names):
         raise ValueError("model.train_embeddings_only_steps: the embeddings are frozen in this finetuning_type")
     optimizer = build_optimizer(model, cfg, cuda)
-    speed_up(model, cfg.model.kernels, cfg.model.compile, cfg.model.compile_cache_dir)
+    speed_up(model, cfg.model.kernels, cfg.model.compile, cfg.model.compile_cache_dir, cfg.mixed_precision == "fp16")
     model, optimizer = accelerator.prepare(model, optimizer)
     return PreparedModel(model, optimizer, resized, non_emb)
 

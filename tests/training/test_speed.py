@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 from conftest import make_tiny_model
-from tibcpt.training.kernels import apply_kernels, liger_unavailable
+from tibcpt.training.kernels import ALL_KERNELS, apply_kernels, kernel_set, liger_unavailable
 from tibcpt.training.parallelize import TrainingCompiled, compile_layers, decoder_layers, speed_up, to_device
 
 
@@ -51,6 +51,15 @@ def test_auto_falls_back_with_a_reason_and_the_loss_is_unchanged(tmp_path, caplo
     assert apply_kernels(model, "none", compiled=False) == ()
     with pytest.raises(ValueError, match="must be one of"):
         apply_kernels(model, "triton", compiled=False)
+
+
+def test_kernel_choice_follows_the_measurements():
+    assert kernel_set(compiled=False) == ALL_KERNELS
+    # Under compile inductor fuses norm/SwiGLU/RoPE; liger's ops there broke the graph (bench).
+    assert kernel_set(compiled=True) == ("fused_linear_cross_entropy",)
+    # fp16: the fused loss computes gradients before loss scaling, and they underflow (bench).
+    assert "fused_linear_cross_entropy" not in kernel_set(compiled=False, fp16=True)
+    assert kernel_set(compiled=True, fp16=True) == ()
 
 
 def test_missing_liger_is_named_even_with_a_gpu(tmp_path, monkeypatch):
