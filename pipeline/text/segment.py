@@ -21,6 +21,7 @@ import hashlib
 import logging
 import re
 import shutil
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -92,6 +93,7 @@ def sentences(text: str) -> list[str]:
 # nanhai-modern-writing writes "པ-འི" for the affixed genitive and "ཁྱབ་+བོ" for a split
 # ending: both join marks go between Tibetan characters (a tsheg counts).
 _JOIN_MARK_RE = re.compile(f"(?<=[{SYLLABLE_CHARS}{TSHEG}])[-+](?=[{SYLLABLE_CHARS}])")
+_MARK_AFTER_JOIN_RE = re.compile("[-+][\u0f71-\u0f87\u0f8d-\u0fbc\u0f35\u0f37\u0f39\u0f3e\u0f3f\u0fc6]")
 # A space between two syllables stands for the word-final tsheg the source dropped.
 _WORD_SPACE_RE = re.compile(f"(?<=[{SYLLABLE_CHARS}])[ ]+(?=[{SYLLABLE_CHARS}])")
 # Spaces before a shad: removed, except after a syllable ending in ཀ/ག/ཤ (with or without a
@@ -166,7 +168,11 @@ def rejoin_segmented(text: str) -> str:
     too, except that an affix written as a word of its own joins its syllable (`attach_affixes`).
     Only spaces, '-' and '+' between Tibetan characters are rewritten.
     """
-    text = _JOIN_MARK_RE.sub("", text)
+    if _MARK_AFTER_JOIN_RE.search(text):
+        # "སུ-ེ" (a vowel split off by mistake): joined, two marks meet and need canonical order again.
+        text = unicodedata.normalize("NFC", _JOIN_MARK_RE.sub("", text))
+    else:
+        text = _JOIN_MARK_RE.sub("", text)
     text = attach_affixes(text)
     # Before shads first, so a ག-final's orthographic space is not turned into a tsheg below.
     text = _SPACE_BEFORE_SHAD_RE.sub(lambda m: m.group(1) + " " if _ends_ka_ga_sha(text, m) else m.group(1), text)

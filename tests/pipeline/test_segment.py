@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tibcpt.pipeline.document import Document, StageStats
 from tibcpt.pipeline.text.normalize import normalize
 from tibcpt.pipeline.text.segment import (
@@ -169,3 +171,30 @@ def test_botok_word_segmentation_on_real_pack(tmp_path: Path) -> None:
     assert doc.meta["n_words"] == len(ws) and doc.meta["n_syllables"] == 12
     # The pickle went to the cache copy, never next to the source pack.
     assert not list(pack.parent.glob("*.pickled"))
+
+
+_NANHAI_POOL = sorted(
+    {
+        t[i : i + 120]
+        for f in sorted(NANHAI.glob("*.txt"))[:20]
+        for t in [f.read_text("utf-8-sig")]
+        for i in range(0, len(t), 97)
+    }
+)
+_SPLITS = st.sampled_from([" འི", " འོ", " འུ", " ས", " ར", "-འི", "+", " ", "།", " །", "་", "ང", "མཁའ", "\n", "-ེ"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_NANHAI_POOL), _SPLITS), max_size=12).map("".join))
+def test_rejoined_text_stays_normalized(text: str) -> None:
+    """Real segmented text with affixes and join marks anywhere: rejoin after normalize gives text
+    that normalize leaves alone, and rejoining it again changes nothing."""
+    once = rejoin_segmented(normalize(text))
+    assert normalize(once) == once
+    assert rejoin_segmented(once) == once
+
+
+def test_join_mark_before_a_vowel_keeps_canonical_order() -> None:
+    # nanhai writes "སུ-ེ" once: joined, ུ and ེ meet and must be in Unicode canonical order.
+    out = rejoin_segmented(normalize("ཡོད་པ སུ-ེ །"))
+    assert out == normalize(out) and "-" not in out
