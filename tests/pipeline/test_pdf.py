@@ -153,3 +153,22 @@ def test_generated_spaces_kept_only_at_real_gaps() -> None:
     assert Line([[ka], [far]], 700, 12).render() == ("ཀ བ", 0)
     shad, nga = _ch("།", 108, w=2), Char("ང", 111, 700, 111, 119, 12.0, space_before=True)
     assert Line([[ka], [shad], [nga]], 700, 12).text == "ཀ། ང"  # after a shad: always
+
+
+def test_latin_words_and_mixed_lines_keep_their_spaces() -> None:
+    """Spaces pdfium generates between Latin words (PDFs often draw none) are real: kept."""
+    from fpdf import FPDF
+    from pdf_fixtures import FONTS
+
+    english = "The Universal Declaration of Human Rights was adopted in 1948 and translated into Tibetan. " * 3
+    mixed = "བོད་ཀྱི་ཡིག་ཆ་ UDHR 1948 ལོར་བཏོན། མི་རྣམས་ཐམས་ཅད་རང་དབང་ལྡན་པ་ཡིན།"
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    pdf.multi_cell(0, 6, english, new_x="LMARGIN", new_y="NEXT")
+    pdf.add_font("tib", fname=FONTS["Tibetan Machine Uni"])
+    pdf.set_font("tib", size=12)
+    pdf.set_text_shaping(True)
+    pdf.multi_cell(0, 8, mixed)
+    text = extract_pdf(bytes(pdf.output()), ExtractConfig())[0]
+    assert text.split() == english.split() + mixed.split()
