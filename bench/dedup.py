@@ -84,6 +84,13 @@ def hard_negatives_by_kind(ls, dup: dict[str, str]) -> dict[str, int]:
     return dict(Counter(k for a, b, k in ls.hard_negatives if pred[a] == pred[b]))
 
 
+def _slim(row: dict) -> dict:
+    """Per-kind breakdowns only for rows near the top (keeps the JSON readable)."""
+    if row["f1"] >= 0.97:
+        return row
+    return {k: v for k, v in row.items() if k not in ("recall_by_kind", "hard_negatives_merged_by_kind")}
+
+
 def sweep(ls, shingle_sizes, grid_lsh, thresholds, containments, min_ratio: float = 0.3) -> list[dict]:
     """Quality for each setting. Signatures and shingles once per (k, num_perm), candidates once per
     (k, bands, rows), each candidate measured once per verify mode; thresholds only mask."""
@@ -235,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "best_in_sweep": best,
                                  "config": {"shingle_size": cfg.shingle_size, "num_perm": cfg.num_perm, "bands": cfg.bands, "rows": cfg.rows,
                                             "threshold": cfg.threshold, "containment_threshold": cfg.containment_threshold},
-                                 "results": results, "sweep": grid})  # fmt: skip
+                                 "results": results, "sweep": [_slim(r) for r in grid]})  # fmt: skip
     t = results["tibcpt"]
     print(f"\ntibcpt signatures per CPU-second (per core): {t['signature_docs_per_cpu_s']:.0f} docs/s; split: match_key {t['match_key_docs_per_s']:.0f} docs/s, "
           f"shingles+MinHash excl. match_key {t['signature_excl_match_key_docs_per_s']:.0f} docs/s")  # fmt: skip

@@ -4,9 +4,9 @@ by realistic corruptions (shared by tests/pipeline/test_filters.py and bench/fil
 Built at run time from ../shared (never copied into the repository); deterministic for a seed.
 
 Good documents (label "good"), each with its source's genre as in sources.yaml:
-  story       children's books (Esukhia children's stories: page-number/PDF-noise lines without any
-              Tibetan letter dropped, standing in for the cleaning stage; African Storybook stories,
-              Markdown title/footer removed) - many repeat a refrain page after page
+  story       children's books (Esukhia children's stories, through normalize + clean + re-join as in
+              the pipeline; African Storybook stories, Markdown title/footer removed) - many repeat a
+              refrain page after page
   song/prose  Nanhai modern writing (rejoined): folk tales, songs with refrains (mgur), riddle lists,
               essays, education news and academic prose (the sample's only news/textbook-like
               register: ../shared has no news site or textbook text)
@@ -75,9 +75,24 @@ class FilterSet:
 # --- good documents ----------------------------------------------------------------------------
 
 
+@cache
+def _cleaner():
+    from tibcpt.pipeline.text.clean import Cleaner
+
+    return Cleaner()
+
+
+def as_in_pipeline(text: str, source: str, segmented: bool) -> str:
+    """What the filter stage receives: normalize -> clean (the source's rules) -> re-join segmented text."""
+    from collections import Counter
+
+    cleaner = _cleaner()
+    text = cleaner.clean(normalize(text), cleaner.rules_for(source), Counter())
+    return rejoin_segmented(text) if segmented else text
+
+
 def _children(path: Path) -> str:
-    text = rejoin_segmented(normalize(path.read_text(encoding="utf-8")))
-    return "\n".join(ln for ln in text.split("\n") if _TIB.search(ln))
+    return as_in_pipeline(path.read_text(encoding="utf-8"), "childrens-stories", True)
 
 
 def _asp(path: Path) -> str:
@@ -135,9 +150,10 @@ def good_documents(
         items.append(Item(f"asp/{p.stem[:4]}", _asp(p), "children", "good", "story"))
     nanhai = sorted((CORPUS / "modern/nanhai-modern-writing").glob("*.txt"))
     must = {"C-D-DL-L-KY-16", "C-D-DL-A-KY-06", "C-D-PD-075", "C-D-PD-080", "C-D-PD-096", "C-D-DL-L-KY-03"}
-    pick = [p for p in nanhai if p.stem in must] + rng.sample([p for p in nanhai if p.stem not in must], n_nanhai)
+    rest = [p for p in nanhai if p.stem not in must]
+    pick = [p for p in nanhai if p.stem in must] + rng.sample(rest, min(n_nanhai, len(rest)))
     for p in pick[:n_nanhai]:
-        text = rejoin_segmented(normalize(p.read_text(encoding="utf-8")))
+        text = as_in_pipeline(p.read_text(encoding="utf-8"), "nanhai-modern-writing", True)
         items.append(Item(f"nanhai/{p.stem}", text, "literature", "good", "prose/song"))
     for rel, n in (("mila", 12), ("marpa", 8), ("bu_ston", 4), ("taranatha", 4), ("mdzangs_blun", 4)):
         text = normalize((CORPUS / f"classical/classical-tibetan-corpus/{rel}.txt").read_text(encoding="utf-8"))
@@ -307,5 +323,6 @@ def build_filter_set(seed: int = 0, scale: float = 1.0) -> FilterSet:
     """The labelled set; `scale` < 1 gives a smaller one with the same mix (for tests)."""
     rng = random.Random(seed)
     s = lambda n: max(2, round(n * scale))  # noqa: E731
-    good = good_documents(rng, s(80), s(20), s(80), all_kangyur=scale >= 1)
+    # scale 1: every children's story and Nanhai text of the sample (their refrains are the tails)
+    good = good_documents(rng, s(262), s(20), s(142), all_kangyur=scale >= 1)
     return FilterSet(good + bad_documents(rng, good, s(32)))
