@@ -278,7 +278,7 @@ def main() -> None:
         "transformers": transformers.__version__,
         "liger_kernel": _version("liger-kernel"),
         "data": f"{a.shards}: packed Tibetan sequences of 2048 tokens (tibcpt pack)",
-        "models": "random init; shapes " + ", ".join(SHAPES),
+        "models": "random init; shapes " + ", ".join(k for k in SHAPES if k != "tiny"),
         "batch": {k: f"{b} x {SEQ} x {acc} accumulation" for k, (b, acc) in BATCH.items() if k != "tiny"},
         "script": "bench/train_speed.py",
     }
@@ -312,11 +312,58 @@ def main() -> None:
             res["error"] = f"{type(err).__name__}: {err}"
             res["log_tail"] = text[-3000:]
         results["runs"][run["name"]] = {"spec": run, **res}
+        results["summary"] = summarize(results)
         out_path.write_text(json.dumps(results, indent=1))
         short = {k: res.get(k) for k in ("rc", "tokens_per_s", "mfu_same_formula", "peak_mem_gib", "first_step_s")}
         print(f"{run['name']:<28} {short} recompiles={res['recompiles']} breaks={res['graph_breaks']}", flush=True)
         if "error" in res:
             print(res["log_tail"][-1500:], flush=True)
+
+
+def max_gap(a: dict, b: dict) -> float | None:
+    """Largest |loss difference| at the steps both runs logged."""
+    common = set(a) & set(b)
+    return round(max(abs(a[k] - b[k]) for k in common), 4) if common else None
+
+
+def summarize(results: dict) -> dict:
+    """The issue-11 targets, each with what was measured (from the runs present)."""
+    r = {k: v for k, v in results["runs"].items() if "error" not in v and v.get("rc") == 0}
+
+    def ratio(a: str, b: str):
+        ok = a in r and b in r and r[a].get("tokens_per_s") and r[b].get("tokens_per_s")
+        return round(r[a]["tokens_per_s"] / r[b]["tokens_per_s"], 3) if ok else None
+
+    def loss(name: str) -> dict:
+        return r.get(name, {}).get("losses", {})
+
+    out = {
+        "eager_vs_hf_eager (target >= 1.5)": ratio("tibcpt_eager", "hf_eager"),
+        "compiled_vs_hf_compiled (target >= 1.3)": ratio("tibcpt_compiled", "hf_compiled"),
+        "1b_mfu (target >= 0.45)": r.get("tibcpt_1b_compiled", {}).get("mfu_same_formula"),
+        "1b_mfu_hf_compiled": r.get("hf_1b_compiled", {}).get("mfu_same_formula"),
+        "1b_peak_mem_gib tibcpt / hf (target <=)": [
+            r.get("tibcpt_1b_compiled", {}).get("peak_mem_gib"),
+            r.get("hf_1b_compiled", {}).get("peak_mem_gib"),
+        ],
+        "first_step_s cold / warm cache, eval at start (target <= 30)": [
+            r.get("tibcpt_first_step_cold", {}).get("first_step_s"),
+            r.get("tibcpt_first_step_warm", {}).get("first_step_s"),
+        ],
+        "first_step_s hf_compiled": r.get("hf_compiled", {}).get("first_step_s"),
+        "recompiles in tibcpt runs": sum(v.get("recompiles", 0) for k, v in r.items() if k.startswith("tibcpt")),
+        "max |loss gap| compiled vs eager, same kernels, 50 steps (target <= 0.01)": max_gap(
+            loss("tibcpt_compiled"), loss("tibcpt_eager")
+        ),
+        "max |loss gap| compiled vs plain PyTorch eager, 50 steps": max_gap(
+            loss("tibcpt_compiled"), loss("tibcpt_eager_plain")
+        ),
+        "max |loss gap| HF compiled vs HF eager, 40 steps": max_gap(loss("hf_compiled"), loss("hf_eager")),
+        "max |loss gap| fp16 compiled vs fp16 plain eager, 30 steps": max_gap(
+            loss("tibcpt_fp16_compiled"), loss("tibcpt_fp16_eager_plain")
+        ),
+    }
+    return out
 
 
 def _version(dist: str) -> str | None:
