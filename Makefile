@@ -92,6 +92,8 @@ bench:  ## speed/quality benchmarks; results in bench/results/
 	$(PY) bench/text_path.py
 	$(PY) bench/dedup.py
 	$(PY) bench/pack.py
+	$(PY) bench/fertility.py
+	$(PY) bench/tokenizer_agreement.py
 	$(PY) bench/base_model_ppl.py
 
 clean:

@@ -70,7 +70,9 @@ def check_agreement(folder: Path, texts: list[str]) -> dict[str, Any]:
     texts = [t for t in texts if not any(s in t for s in specials)]
     cls, auto = fresh_autotokenizer_ids(folder, texts)
     report: dict[str, Any] = {"texts": len(texts), "autotokenizer_class": cls}
-    fast = [e.ids for e in Tokenizer.from_file(str(folder / "tokenizer.json")).encode_batch(texts, add_special_tokens=False)]  # fmt: skip
+    pack_reader = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    pack_reader.encode_special_tokens = True  # as tibcpt pack reads corpus text
+    fast = [e.ids for e in pack_reader.encode_batch(texts, add_special_tokens=False)]
     readers = {"tokenizers (tokenizer.json, as tibcpt pack reads it)": fast}
     if (folder / "tokenizer.model").is_file():
         import sentencepiece as spm

@@ -101,6 +101,10 @@ def _load_tokenizer(tokenizer_json: str, threads: int):
     from tokenizers import Tokenizer
 
     _TOKENIZER = Tokenizer.from_file(tokenizer_json)
+    # Corpus text is text: a literal "<|endoftext|>" or "<s>" in a document (WikiText's "<unk>" for
+    # Llama-2) must not become a control token, or documents could forge separators. sentencepiece
+    # reads such strings as text too, so this is also what tokenizer.model gives.
+    _TOKENIZER.encode_special_tokens = True
     return _TOKENIZER
 
 

@@ -197,3 +197,25 @@ def test_config_validation_names_the_field():
     with pytest.raises(ConfigError, match="validation_fraction"):
         load_config(PackConfig, None, ["validation_fraction=0.7"])
     assert load_config(PackConfig, REPO / "configs" / "pipeline" / "pack.yaml").seq_len == 2048
+
+
+def test_special_token_strings_in_text_stay_text(setup, tmp_path):
+    """A document cannot forge a separator: literal "<|endoftext|>" / "<|im_end|>" are encoded as text."""
+    from tokenizers import Tokenizer
+
+    root, tok_dir, _ = setup
+    texts = [f"བོད་ཀྱི་སྐད་ <|endoftext|> doc {i} <|im_end|> " * 8 for i in range(3)]
+    (tmp_path / "c" / "data").mkdir(parents=True)
+    rows = [{"id": f"d{i}", "text": t, "source": "s"} for i, t in enumerate(texts)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "c" / "data" / "shard-00000.parquet")
+    m = pack(
+        tmp_path / "c",
+        tok_dir,
+        tmp_path / "out",
+        load_config(PackConfig, None, ["seq_len=16", "validation_fraction=0"]),
+    )
+    flat = [i for row in pq.read_table(tmp_path / "out" / "train").column("input_ids").to_pylist() for i in row]
+    tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    tok.encode_special_tokens = True
+    assert flat == _stream(tok, texts, m["eos_token_id"])[: len(flat)]
+    assert flat.count(m["eos_token_id"]) <= 3 and tok.token_to_id("<|im_end|>") not in flat
