@@ -15,5 +15,5 @@ if [ "${SPEED_TESTS:-1}" = 1 ]; then
   timeout 150 python3 -m pytest -q -p no:cacheprovider tests/training/test_speed.py -k "not trainer" 2>&1 | tail -6
 fi
 timeout "${BENCH_TIMEOUT:-400}" python3 bench/train_speed.py --shards .speed/shards --out "$OUT/train_speed.json" --runs "$1"
-tar czf "$OUT/logs.tgz" -C /tmp/train-speed --wildcards '*.log' 2>/dev/null
+(cd /tmp/train-speed && tar czf "$OUT/logs.tgz" ./*.log)
 ls -la "$OUT"
