@@ -48,14 +48,16 @@ def test_make_corpus_tokenizer_pack_train_generate(tmp_path: Path, shared: Path)
     assert manifest["totals"]["docs_out"] >= 20
 
     make("tokenizer", OUT=str(out), BASE_TOKENIZER=str(base_tok), TOKENIZER_ARGS="vocab_size=3000 heldout_fraction=0.2")
-    fert = json.loads((out / "tokenizer/fertility.json").read_text())
+    # Make names the tokenizer and shard folders after the base (here the folder `llama2`).
+    fert = json.loads((out / "tokenizer-llama2/fertility.json").read_text())
     assert fert["pieces_added"] > 500 and fert["vocab_size_after"] == 32000 + fert["pieces_added"]
     assert fert["after"]["tokens_per_syllable"] < fert["before"]["tokens_per_syllable"] / 2
 
-    make("pack", OUT=str(out), SOURCES=str(sources), WORKERS="2", PACK_ARGS="seq_len=128 validation_fraction=0.1")
-    shards = json.loads((out / "shards/manifest.json").read_text())
+    make("pack", OUT=str(out), SOURCES=str(sources), WORKERS="2", BASE_TOKENIZER=str(base_tok),
+         PACK_ARGS="seq_len=128 validation_fraction=0.1")  # fmt: skip
+    shards = json.loads((out / "shards-llama2/manifest.json").read_text())
     assert shards["seq_len"] == 128 and shards["splits"]["train"]["sequences"] > 10
-    first = pq.read_table(next((out / "shards/train").glob("*.parquet")))
+    first = pq.read_table(next((out / "shards-llama2/train").glob("*.parquet")))
     assert all(len(x) == 128 for x in first.column("input_ids").to_pylist())
 
     # A tiny random Llama with the *base* vocabulary: the trainer must resize it to the extension.
@@ -69,6 +71,7 @@ def test_make_corpus_tokenizer_pack_train_generate(tmp_path: Path, shared: Path)
         OUT=str(out),
         TRAIN_CONFIG="configs/train/tiny-cpu.yaml",
         BASE_MODEL=str(tmp_path / "tiny"),
+        BASE_TOKENIZER=str(base_tok),
         TRAIN_ARGS="max_steps=6 eval_steps=3 save_steps=3 logging_steps=2",
     )
     model = out / "model"

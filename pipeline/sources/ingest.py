@@ -71,6 +71,12 @@ class LocalOptions:
     """The text is word-segmented with spaces (sets meta['segmented'] for the segment stage)."""
     encoding: str | None = None
     """Force this encoding for .txt files instead of sniffing (BOM / UTF-8 / UTF-16)."""
+    max_doc_chars: int = 500_000
+    """A longer document (a whole .txt under `split: file`, or one part of any split) is cut at line
+    ends into documents of half to all of this many characters. Measured on a 39 MB .txt
+    (bench/results/large_inputs.json): read whole it peaked at 590 MB in a worker and the filters
+    dropped it whole (0 syllables kept); cut at 2M characters 1083 MB; at 500k 543 MB with 946k
+    syllables kept. 500k is above every document of the sample corpus (the longest: 395k)."""
     max_file_bytes: int = 512 * 1024 * 1024
     """Larger files are rejected as `too_large` before a byte is read (a 1 GB file read whole
     costs several GB in a worker); jsonl and parquet records are streamed and have no such limit."""
@@ -88,6 +94,8 @@ class LocalOptions:
             raise ValueError("path must be a non-empty folder, file or glob")
         if self.jsonl_part_bytes < 1024:
             raise ValueError(f"jsonl_part_bytes must be >= 1024, got {self.jsonl_part_bytes}")
+        if self.max_doc_chars < 1000:
+            raise ValueError(f"max_doc_chars must be >= 1000, got {self.max_doc_chars}")
         if self.max_file_bytes < 1:
             raise ValueError(f"max_file_bytes must be >= 1, got {self.max_file_bytes}")
         if self.min_split_chars < 0:
@@ -160,6 +168,20 @@ def split_lines(text: str, min_chars: int) -> list[str]:
     """Runs of lines merged up to >= min_chars characters: a 1 MB book with one paragraph per line
     becomes documents of a size that filters and dedup can judge piece by piece."""
     return _merge_blocks(text.split("\n"), min_chars, "\n")
+
+
+def cut_long(text: str, max_chars: int) -> list[str]:
+    """Pieces of half to all of `max_chars` characters, cut at line ends; a line longer than that is
+    cut at its last space or shad before the limit (a hard cut only when it has neither)."""
+    out: list[str] = []
+    for piece in split_lines(text, max_chars // 2):
+        while len(piece) > max_chars:
+            head = piece[:max_chars]
+            cut = max(head.rfind(" "), head.rfind("\u0f0d"), head.rfind("\n")) + 1 or max_chars
+            out.append(piece[:cut])
+            piece = piece[cut:]
+        out.append(piece)
+    return out
 
 
 def _merge_blocks(blocks: list[str], min_chars: int, joiner: str) -> list[str]:
@@ -293,7 +315,7 @@ def read_file(source: SourceConfig, item: str | FilePart, etext: bool) -> Iterat
         yield _reject(doc_id, source, "unsupported_format", "repository documentation, not corpus text", meta)
     elif suffix in MARKDOWN_SUFFIXES:
         yield markdown_doc(data, doc_id, source.name, meta, opts.encoding)
-    elif opts.split == "file" and not etext:
+    elif opts.split == "file" and not etext and len(data) <= opts.max_doc_chars:  # bytes >= characters
         if opts.encoding:
             meta["encoding"] = opts.encoding
         yield RawDoc(doc_id, source.name, data, "txt", meta)
@@ -312,6 +334,12 @@ def _split_text(
         yield _reject(doc_id, source, e.reason, e.detail, meta)
         return
     text = dec.text.replace("\r\n", "\n")
+    if opts.split == "file" and not etext and len(text) <= opts.max_doc_chars:
+        # Not too long after all (many bytes per character): the usual path, extract decodes it.
+        yield RawDoc(
+            doc_id, source.name, data, "txt", {**meta, **({"encoding": opts.encoding} if opts.encoding else {})}
+        )
+        return
     meta = {**meta, "encoding": dec.encoding}
     if opts.split == "sections":
         parts = split_sections(text)
@@ -329,11 +357,15 @@ def _split_text(
         pmeta = dict(meta)
         if marker:
             pmeta["text_marker"] = marker
-        if dec.undecodable and n_out == 0:
-            pmeta["undecodable_bytes"] = dec.undecodable  # counted once per file, on its first part
         pid = doc_id if opts.split == "file" else f"{doc_id}#{n}"
-        n_out += 1
-        yield RawDoc(pid, source.name, body, "text", pmeta)
+        pieces = [body] if len(body) <= opts.max_doc_chars else cut_long(body, opts.max_doc_chars)
+        for k, piece in enumerate(pieces):
+            qmeta = dict(pmeta)
+            if dec.undecodable and n_out == 0:
+                qmeta["undecodable_bytes"] = dec.undecodable  # counted once per file, on its first part
+            qid = pid if len(pieces) == 1 else f"{pid}#{k}" if opts.split == "file" else f"{pid}.{k}"
+            n_out += 1
+            yield RawDoc(qid, source.name, piece, "text", qmeta)
 
 
 class LocalKind:

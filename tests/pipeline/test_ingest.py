@@ -294,3 +294,18 @@ def test_a_large_jsonl_is_cut_into_parts_that_read_back_the_whole_file(tmp_path:
     assert [d.content for d in parts] == [d.content for d in whole] == lines
     assert [d.id for d in parts] == [f"src/big.jsonl#{n}" for n in range(1, len(lines) + 1)]
     assert [d.meta["record"] for d in parts] == [d.meta["record"] for d in whole]
+
+
+def test_a_book_longer_than_max_doc_chars_is_cut_at_line_ends(tmp_path: Path) -> None:
+    book = "\n".join(mila_lines(120))
+    (tmp_path / "book.txt").write_text(book, encoding="utf-8")
+    (tmp_path / "short.txt").write_text(mila_lines(1)[0], encoding="utf-8")
+    out = read_all(source(base=tmp_path, path=".", max_doc_chars=20_000))
+    short = [d for d in out if d.id == "src/short.txt"]
+    assert len(short) == 1 and short[0].format == "txt", "a short file takes the usual path"
+    pieces = [d for d in out if d.id.startswith("src/book.txt")]
+    assert len(pieces) >= len(book) // 20_000 and all(10_000 <= len(d.content) <= 20_000 for d in pieces[:-1])
+    assert [d.id for d in pieces] == [f"src/book.txt#{k}" for k in range(len(pieces))]
+    assert "".join(d.content for d in pieces).replace("\n", "") == book.replace("\n", "")
+    whole = read_all(source(base=tmp_path, path="book.txt"))
+    assert len(whole) == 1 and whole[0].id == "src/book.txt" and whole[0].format == "txt"
