@@ -85,9 +85,7 @@ def hard_negatives_by_kind(ls, dup: dict[str, str]) -> dict[str, int]:
 
 
 def _slim(row: dict) -> dict:
-    """Per-kind breakdowns only for rows near the top (keeps the JSON readable)."""
-    if row["f1"] >= 0.97:
-        return row
+    """Sweep rows without the per-kind breakdowns (the chosen config and `best_in_sweep` keep them)."""
     return {k: v for k, v in row.items() if k not in ("recall_by_kind", "hard_negatives_merged_by_kind")}
 
 
