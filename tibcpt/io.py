@@ -62,9 +62,12 @@ def exclusive_lock(folder: str | Path, what: str) -> Iterator[Path]:
     run that holds it. flock(2) is released by the kernel when the holder dies (also on kill -9), so
     a crashed run never leaves a stale lock; the lock file's text only says who holds it."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # a file in the way, no permission, read-only disk
+        raise InputError(f"{folder}: cannot be used as the output folder ({e.strerror or e})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -25,3 +25,12 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / ".tmp-shard-00000.parquet.abc").write_text("left by kill -9")
     assert sweep_temp_files(tmp_path) == 1 and not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_an_output_folder_that_cannot_be_created_is_an_input_error(tmp_path):
+    from tibcpt.errors import InputError
+    from tibcpt.io import exclusive_lock
+
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(InputError, match="cannot be used as the output folder"), exclusive_lock(tmp_path / "file", "x"):
+        pass
