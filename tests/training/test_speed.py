@@ -142,50 +142,72 @@ def test_no_decoder_layers_is_a_clear_error():
         compile_layers(torch.nn.Linear(2, 2))
 
 
-def test_trainer_with_compile_matches_eager_and_resumes(assets, tmp_path, monkeypatch):
+def run_tiny(assets, out, *extra) -> tuple[list[float], dict]:
+    """A tiny-cpu.yaml training run; (train losses per step, eval.json)."""
     import json
     from pathlib import Path
 
-    from tibcpt.training import parallelize
-    from tibcpt.training.checkpoint import checkpoint_dir
     from tibcpt.training.config import load_train_config
     from tibcpt.training.train import train
+
+    base = [
+        f"model.model_name_or_path={assets['model']}",
+        f"data.shards={assets['tibetan']}",
+        f"output_dir={out}",
+        "data.eval_max_sequences=16",
+        "tensorboard=false",
+        "max_steps=6",
+        "logging_steps=1",
+        "eval_steps=0",
+        "save_steps=3",
+    ]
+    train(load_train_config(Path(__file__).resolve().parents[2] / "configs/train/tiny-cpu.yaml", base + list(extra)))
+    recs = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in recs if r["kind"] == "train"], json.loads((out / "eval.json").read_text())
+
+
+@pytest.fixture
+def cheap_compile(monkeypatch):
+    """aot_eager instead of inductor (whose C++ build takes minutes on 2 cores); counters from zero."""
+    from tibcpt.training import parallelize
     from torch._dynamo.utils import counters
 
-    monkeypatch.setattr(parallelize, "COMPILE_BACKEND", "aot_eager")  # inductor's C++ build is minutes on 2 cores
-
-    def run(out, *extra):
-        base = [
-            f"model.model_name_or_path={assets['model']}",
-            f"data.shards={assets['tibetan']}",
-            f"output_dir={out}",
-            "data.eval_max_sequences=16",
-            "tensorboard=false",
-            "max_steps=6",
-            "logging_steps=1",
-            "eval_steps=0",
-            "save_steps=3",
-        ]
-        cfg = load_train_config(Path(__file__).resolve().parents[2] / "configs/train/tiny-cpu.yaml", base + list(extra))
-        train(cfg)
-        recs = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-        return [r["loss"] for r in recs if r["kind"] == "train"], json.loads((out / "eval.json").read_text())
-
-    eager_losses, eager_eval = run(tmp_path / "eager")
+    monkeypatch.setattr(parallelize, "COMPILE_BACKEND", "aot_eager")
     torch._dynamo.reset()
     counters.clear()
-    losses, ev = run(tmp_path / "compiled", "model.compile=true")
+    return counters
+
+
+def test_trainer_with_compile_matches_eager_and_resumes(assets, tmp_path, cheap_compile):
+    from safetensors.torch import load_file
+    from tibcpt.training.checkpoint import checkpoint_dir
+
+    eager_losses, eager_eval = run_tiny(assets, tmp_path / "eager")
+    cheap_compile.clear()
+    losses, ev = run_tiny(assets, tmp_path / "compiled", "model.compile=true")
     assert losses == pytest.approx(eager_losses, rel=1e-4)
     assert ev["final"]["tibetan"]["loss"] == pytest.approx(eager_eval["final"]["tibetan"]["loss"], rel=1e-4)
     # Two evaluations (start, end) at another batch size compiled nothing: one graph in all.
-    assert counters["stats"]["unique_graphs"] == 1
+    assert cheap_compile["stats"]["unique_graphs"] == 1
     # The saved model has plain parameter names.
-    from safetensors.torch import load_file
-
     assert set(load_file(str(tmp_path / "compiled" / "model.safetensors"))) == set(
         load_file(str(tmp_path / "eager" / "model.safetensors"))
     )
     # Resume a compiled run from its step-3 checkpoint: the same last three losses.
     step3 = checkpoint_dir(tmp_path / "compiled", 3)
-    resumed, _ = run(tmp_path / "resumed", "model.compile=true", f"resume_from_checkpoint={step3}")
+    resumed, _ = run_tiny(assets, tmp_path / "resumed", "model.compile=true", f"resume_from_checkpoint={step3}")
     assert len(resumed) == 3 and resumed == pytest.approx(losses[-3:], rel=1e-4)
+
+
+@pytest.mark.parametrize("finetuning", ["freeze", "lora"])
+def test_compile_with_freeze_and_lora_matches_eager(assets, tmp_path, cheap_compile, finetuning):
+    from transformers import AutoModelForCausalLM
+
+    extra = [f"model.finetuning_type={finetuning}", "max_steps=3", "save_steps=0", "eval_at_start=false"]
+    eager, _ = run_tiny(assets, tmp_path / "eager", *extra)
+    compiled, _ = run_tiny(assets, tmp_path / "compiled", "model.compile=true", *extra)
+    assert compiled == pytest.approx(eager, rel=1e-4)
+    # freeze: frozen and trainable layers are two graphs; LoRA layers one. Never one per layer.
+    assert cheap_compile["stats"]["unique_graphs"] <= 2
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "compiled")  # merged LoRA / plain model folder
+    assert model.config.vocab_size == assets["ext_vocab"]
