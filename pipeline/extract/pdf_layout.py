@@ -211,8 +211,9 @@ def build_lines(chars: list[Char]) -> list[Line]:
     """Group characters (stream order) into lines: a base character more than 0.4 em off the
     line's baseline, or more than 1 em left of the line's last base, starts a new line; a mark
     only when it is 0.8 em off (its pen position may lie left of its letter, and a producer may
-    shift it a little). Each mark then joins the base character of its line whose box it overlaps
-    most (its own letter, whatever the stream order). Marks that come before every letter of their
+    shift it a little). Each mark then joins the letter before it in the stream when it sits on or
+    just after that letter, else the base character of its line whose box it overlaps most (fpdf2
+    + Noto writes "ོབ" for "བོ"; ReportLab + Noto draws vowels over the following letter). Marks that come before every letter of their
     line and hang left of its first letter were wrapped away from their letter (fpdf2 breaks
     inside stacks): they open the line on their own, and `join_pieces` puts them back after the
     last letter of the line they continue, once the reading order is known."""
@@ -245,6 +246,14 @@ def build_lines(chars: list[Char]) -> list[Line]:
                 orphans.append(c)
                 continue
 
+            # The letter before it in the stream, if the mark sits on it or just after it: where
+            # a producer misplaces mark glyphs (ReportLab + Noto draws vowels over the next letter)
+            # the stream still has the author's order. Otherwise the letter it overlaps most.
+            near = last is not None and c.right > last.left and c.left - last.right < 0.3 * c.size
+            if near and last.text in _TIB_LETTER:
+                parts[id(last)].append(c)
+                continue
+
             def score(b: Char, c: Char = c, last: Char | None = last) -> tuple[float, bool, float]:
                 overlap = min(b.right, c.right) - max(b.left, c.left)
                 return overlap, b is last, -abs((b.left + b.right) - (c.left + c.right))
@@ -260,33 +269,55 @@ def build_lines(chars: list[Char]) -> list[Line]:
 
 
 def _split_gaps(line: Line) -> list[Line]:
-    """Pieces of a line separated by more than 2 em of white (columns or cells on one baseline)."""
+    """Pieces of a line separated by more than 2 em of white (columns or cells on one baseline).
+    Not at a space character the PDF has: that is a justified line's stretched word space
+    (ReportLab), which would otherwise pass for a column gutter."""
     out = [Line([line.parts[0]], line.y, line.size)]
     for part in line.parts[1:]:
         prev = out[-1].parts[-1][0]
-        if part[0].text != " " and part[0].left - prev.right > 2 * line.size:
+        if part[0].text != " " and prev.text != " " and part[0].left - prev.right > 2 * line.size:
             out.append(Line([], line.y, line.size))
         out[-1].parts.append(part)
     return [ln for ln in out if ln.text]
 
 
+def _path_lines(obj: pdfium.PdfObject) -> list[tuple[float, float, float, float]]:
+    """Straight segments (x0, y0, x1, y1) of a path object, in page space."""
+    raw = obj.raw
+    m = pdfium_c.FS_MATRIX()
+    pdfium_c.FPDFPageObj_GetMatrix(raw, m)
+    fx, fy = ctypes.c_float(), ctypes.c_float()
+    out: list[tuple[float, float, float, float]] = []
+    start = prev = None
+    for i in range(pdfium_c.FPDFPath_CountSegments(raw)):
+        seg = pdfium_c.FPDFPath_GetPathSegment(raw, i)
+        pdfium_c.FPDFPathSegment_GetPoint(seg, fx, fy)
+        pt = (m.a * fx.value + m.c * fy.value + m.e, m.b * fx.value + m.d * fy.value + m.f)
+        kind = pdfium_c.FPDFPathSegment_GetType(seg)
+        if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+            start = pt
+        elif kind == pdfium_c.FPDF_SEGMENT_LINETO and prev is not None:
+            out.append((*prev, *pt))
+        prev = pt
+        if pdfium_c.FPDFPathSegment_GetClose(seg) and start is not None:
+            out.append((*pt, *start))
+            prev = start
+    return out
+
+
 def page_rules(page: pdfium.PdfPage) -> tuple[list[float], list[tuple[float, float, float]]]:
-    """The page's rules: y of horizontal ones, (x, bottom, top) of vertical ones. Thin path objects
-    (LibreOffice and WeasyPrint draw table borders as lines) and the edges of rectangles (fpdf2
-    draws each cell as one); a rectangle as large as the page is a background, not a rule."""
+    """The page's rules: y of horizontal ones (over 20 pt long), (x, bottom, top) of vertical ones
+    (over 5 pt), from the straight segments of its paths: table borders, whether a producer draws
+    them as lines (LibreOffice, WeasyPrint), as one rectangle per cell (fpdf2) or as one path
+    for the whole grid (ReportLab)."""
     hs: list[float] = []
     vs: list[tuple[float, float, float]] = []
-    pw, ph = page.get_width(), page.get_height()
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=3):
-        left, bottom, right, top = obj.get_bounds()
-        w, h = right - left, top - bottom
-        if h < 2 and w > 20:
-            hs.append((top + bottom) / 2)
-        elif w < 2 and h > 5:
-            vs.append(((left + right) / 2, bottom, top))
-        elif w > 20 and h > 5 and not (w > 0.9 * pw and h > 0.9 * ph):
-            hs += [bottom, top]
-            vs += [(left, bottom, top), (right, bottom, top)]
+        for x0, y0, x1, y1 in _path_lines(obj):
+            if abs(y1 - y0) < 1 and abs(x1 - x0) > 20:
+                hs.append((y0 + y1) / 2)
+            elif abs(x1 - x0) < 1 and abs(y1 - y0) > 5:
+                vs.append(((x0 + x1) / 2, min(y0, y1), max(y0, y1)))
     return hs, vs
 
 
@@ -398,6 +429,9 @@ def join_pieces(pieces: list[Line], verticals: list[tuple[float, float, float]] 
             rights = sorted(r for lft, r in edges if abs(lft - prev_left) < 2 * prev.size)
             col_right = rights[int(0.8 * (len(rights) - 1))]
             full = prev_right >= col_right - 1.5 * prev.size
+            # inside a ruled table cell the cell's right border is the edge
+            cell_right = min((x for x, b, t in verticals if x > prev_right - 1 and b <= prev.y <= t), default=None)
+            full = full or cell_right is not None and prev_right >= cell_right - 2 * prev.size
             wrapped = out[-1] in _TIB_LETTER and text[0] in _TIB_INNER and full
             # a piece further along the same baseline (a justified line split at a wide gap)
             # (not across a vertical rule: that is the next table cell)

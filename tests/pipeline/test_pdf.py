@@ -22,6 +22,7 @@ SMALL = {
     "fpdf2-noto-columns",
     "fpdf2-tibetan-table",
     "fpdf2-tibetan-zigzag",
+    "reportlab-noto-table",  # draws Noto's vowels over the next letter; the stream order is right
 }
 
 
@@ -76,7 +77,7 @@ def test_running_header_footer_and_page_numbers_dropped(small_set) -> None:
 
 
 def test_table_cells_read_row_by_row(small_set) -> None:
-    squash = lambda s: re.sub(r"\s+", "", s)  # noqa: E731
+    squash = lambda s: re.sub(r"[\s\u200b]+", "", s)  # noqa: E731  (ReportLab keeps its ZWSP break hints)
     for case, path in small_set:
         if case.layout != "table":
             continue
@@ -90,7 +91,7 @@ def test_table_cells_read_row_by_row(small_set) -> None:
 
 @pytest.mark.slow
 def test_whole_set_per_producer_font_layout(tmp_path) -> None:
-    """All 36 PDFs (about 30 s): every producer, font and layout group meets the target."""
+    """All 52 PDFs (about a minute): every producer, font and layout group meets the target."""
     cases = build_cases()
     paths = generate(cases, tmp_path)
     groups: dict[str, list[float]] = {}
