@@ -2,9 +2,10 @@
 
     python bench/pdf.py [--set DIR] [--out bench/results/pdf.json] [--show N]
 
-The set (tests/pipeline/pdf_fixtures.py) is 3 producers (LibreOffice, WeasyPrint, fpdf2) x 4 Debian
-Tibetan fonts x 3 layouts (prose, two columns, table), every page with a running header and a
-"ཤོག་ངོས། N" footer; gold is the body text from ../shared/corpus. Rows:
+The set (tests/pipeline/pdf_fixtures.py, producers in pdf_producers.py) is 4 producers (LibreOffice,
+WeasyPrint, fpdf2, ReportLab) x 4 Debian Tibetan fonts x 3 layouts (prose, two columns, table), plus
+fpdf2 pages whose stream zig-zags across two columns: 52 PDFs, every page with a running header and
+a "ཤོག་ངོས། N" footer; gold is the body text from ../shared/corpus. Rows:
   tibcpt      tibcpt.pipeline.extract.extractor.extract_pdf with the default ExtractConfig
   pypdfium2   PdfTextPage.get_text_range() per page, pages joined by a newline (what a user gets)
   pdfminer    pdfminer.six extract_text, only when importable (MIT, the candidate alternative; it is
