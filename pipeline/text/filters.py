@@ -1,9 +1,11 @@
 """Stage 5: Tibetan-aware document quality filters.
 
-Each rule is a pure function `(text, syllables, cfg) -> Drop | None`. `Drop` is a `str` (the reason,
-e.g. "dup_line_frac") that also carries a `detail` (measured value vs threshold), so a rule computes
-its measure once and the stage can log both. `QualityFilter` runs the rules cheap-first and rejects a
-document with the first reason that fires (datatrove's BaseFilter habit: reasons are data).
+Each rule is a pure function `(DocMeasures, cfg) -> Drop | None`: `DocMeasures` (pipeline/text/measures.py)
+holds one document's text and computes each measure once, for all rules. `Drop` is a `str` (the
+reason, e.g. "dup_line_frac") that also carries a `detail` (measured value vs threshold).
+`QualityFilter` runs the rules cheap-first with the thresholds of the document's genre
+(`FilterConfig.genre_thresholds`) and rejects a document with the first reason that fires
+(datatrove's BaseFilter habit: reasons are data).
 
 Thresholds default to FineWeb-2's per-language config for Tibetan (huggingface/fineweb-2,
 `configs/bod_Tibt.yml`) where a rule exists there, with Gopher's definitions (Rae et al. 2021,
