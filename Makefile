@@ -95,6 +95,7 @@ bench:  ## speed/quality benchmarks; results in bench/results/
 	$(PY) bench/fertility.py
 	$(PY) bench/tokenizer_agreement.py
 	$(PY) bench/base_model_ppl.py
+	$(PY) bench/pdf.py
 
 clean:
 	rm -rf $(OUT)
