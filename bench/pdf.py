@@ -79,9 +79,12 @@ def main() -> None:
     args = ap.parse_args()
     cases = build_cases()
     if args.set is None:
+        import atexit
+        import shutil
         import tempfile
 
         args.set = Path(tempfile.mkdtemp(prefix="pdfset-"))
+        atexit.register(shutil.rmtree, args.set, True)  # our own temp set; --set DIR keeps it
     if not all((args.set / f"{c.name}.pdf").exists() for c in cases):
         t0 = time.time()
         generate(cases, args.set)
