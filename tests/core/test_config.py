@@ -134,3 +134,11 @@ def test_post_init_error_names_the_file_and_key(tmp_path):
     p.write_text("inner:\n  rate: 2\n")
     with pytest.raises(ConfigError, match=r"c\.yaml: inner: rate must be in \[0, 1\]"):
         load_config(Outer, p)
+
+
+def test_train_mixed_precision_no_on_the_command_line():
+    """The issue's case on the real trainer config: YAML 1.1 read `no` as false and it was rejected."""
+    from tibcpt.training.config import TrainConfig
+
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml", ["mixed_precision=no"])
+    assert cfg.mixed_precision == "no"
