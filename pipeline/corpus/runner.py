@@ -31,6 +31,7 @@ from typing import Any
 from tibcpt.pipeline.corpus import parts as corpus_io
 from tibcpt.pipeline.corpus.config import TEXT_MODULES, CorpusConfig, code_hash
 from tibcpt.pipeline.corpus.write import run_dedup_phase, run_write_phase
+from tibcpt.pipeline.dedup.decontaminate import load_eval_texts
 from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
 from tibcpt.pipeline.extract.extractor import Extractor
 from tibcpt.pipeline.sources.registry import Ingest, SourceConfig, get_kind, load_sources
@@ -42,6 +43,7 @@ from tqdm import tqdm
 
 from tibcpt import __version__
 from tibcpt.config import ConfigError, config_hash, load_config, to_dict
+from tibcpt.errors import InputError
 from tibcpt.io import exclusive_lock, sweep_temp_files, write_json_atomic
 from tibcpt.shards import WORK, index_of, part_name, reject_name, stats_name
 
@@ -287,8 +289,13 @@ def run_corpus(
     sources = load_sources(sources_path, only=only)
     if not sources:
         raise ConfigError(f"{sources_path}: no enabled sources")
-    if decontaminate is not None and not Path(decontaminate).is_file():
-        raise ConfigError(f"--decontaminate: file not found: {decontaminate}")
+    if decontaminate is not None:
+        if not Path(decontaminate).is_file():
+            raise InputError(f"--decontaminate: file not found: {decontaminate}")
+        try:  # read now, not after hours of text phase (JSON and UTF-8 errors are ValueErrors)
+            load_eval_texts(Path(decontaminate))
+        except (ValueError, OSError) as e:
+            raise InputError(f"--decontaminate {decontaminate}: {e}") from None
     if executor not in ("local", "ray"):
         raise ConfigError(f"executor {executor!r} must be 'local' or 'ray'")
     with exclusive_lock(out, "tibcpt corpus"):

@@ -284,3 +284,11 @@ def test_a_large_jsonl_is_shared_by_several_tasks(tmp_path: Path, shared: Path):
     assert pq.read_table(tmp_path / "cut/data/shard-00000.parquet").equals(
         pq.read_table(tmp_path / "whole/data/shard-00000.parquet")
     )
+
+
+def test_a_bad_decontamination_file_fails_before_any_work(small: Path, tmp_path: Path):
+    ev = tmp_path / "eval.jsonl"
+    ev.write_text('{"text": "བོད་"}\n{"txt": 1}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"eval\.jsonl:2: expected a JSON object"):
+        run_corpus(small, tmp_path / "out", workers=1, decontaminate=ev)
+    assert not (tmp_path / "out" / "_work").exists()
