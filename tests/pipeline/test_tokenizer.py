@@ -345,3 +345,33 @@ def test_smollm2_merges_extension_keeps_other_text(corpus, tmp_path):
     assert check_unchanged(base, ext, non_tibetan_texts()) == []
     rows = pq.read_table(corpus / "data" / "shard-00000.parquet").to_pylist()
     assert roundtrip_failures(ext, [r["text"] for r in rows]) == []
+
+
+def test_make_names_outputs_per_base_and_reads_the_config_files():
+    """`make tokenizer pack BASE_TOKENIZER=<llama2>` must not overwrite SmolLM2's folders (issue 10)."""
+    import subprocess
+
+    def plan(*args: str) -> str:
+        return subprocess.run(["make", "-n", "-C", str(REPO), "tokenizer", "pack", *args],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+    smol, llama = plan(), plan("BASE_TOKENIZER=../shared/tokenizers/llama2")
+    bare = plan("BASE_TOKENIZER=../shared/tokenizers/llama2/tokenizer.model")
+    assert "--out out/tokenizer-smollm2-135m" in smol and "--out out/shards-smollm2-135m" in smol
+    assert "--out out/tokenizer-llama2" in llama and "--out out/shards-llama2" in llama and "smollm2" not in llama
+    assert "--out out/tokenizer-llama2" in bare
+    for p in (smol, llama):
+        assert "--config configs/pipeline/tokenizer.yaml" in p and "--config configs/pipeline/pack.yaml" in p
+        assert p.count("--sources sources.yaml") == 2  # eval-only sources reach both commands
+
+
+def test_separator_rules_per_family(tmp_path):
+    from tibcpt.pipeline.tokens.separators import document_separators
+
+    llama3 = document_separators(tmp_path, {"<|begin_of_text|>": 128000, "<|end_of_text|>": 128001, "a": 1})
+    assert (llama3.bos_token_id, llama3.eos_token_id) == (128000, 128001)
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"eos_token": "</doc>"}), encoding="utf-8")
+    other = document_separators(tmp_path, {"</doc>": 7, "a": 1})
+    assert other.family == "fallback" and (other.bos_token_id, other.eos_token_id) == (None, 7)
+    with pytest.raises(ValueError, match="no document separator"):
+        document_separators(tmp_path / "empty", {"a": 1})
