@@ -292,3 +292,74 @@ def test_a_bad_decontamination_file_fails_before_any_work(small: Path, tmp_path:
     with pytest.raises(InputError, match=r"eval\.jsonl:2: expected a JSON object"):
         run_corpus(small, tmp_path / "out", workers=1, decontaminate=ev)
     assert not (tmp_path / "out" / "_work").exists()
+
+
+class _Renames:
+    """tibcpt.io's `os`, with `replace` (every atomic write's last step) counted, and a kill at call `kill_at`."""
+
+    def __init__(self, kill_at: int | None = None) -> None:
+        self.n, self.kill_at = 0, kill_at
+
+    def replace(self, src, dst):
+        self.n += 1
+        if self.n == self.kill_at:
+            raise KeyboardInterrupt(f"killed before rename {self.n}: {Path(dst).name}")
+        os.replace(src, dst)
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+
+def _outputs(out: Path) -> dict:
+    files = sorted((out / "data").glob("*.parquet")) + [out / "rejected.parquet"]
+    m = json.loads((out / "manifest.json").read_text())
+    return {"files": {f.name: f.read_bytes() for f in files}, "counts": [m[k] for k in ("totals", "stages", "shards")]}
+
+
+def _manifest_matches_data(out: Path) -> bool:
+    """No manifest, or one whose shards are exactly the shard files on disk with its row counts."""
+    if not (out / "manifest.json").exists():
+        return True
+    m = json.loads((out / "manifest.json").read_text())
+    listed = {s["path"]: s["docs"] for s in m["shards"]}
+    on_disk = {f"data/{p.name}": pq.ParquetFile(p).metadata.num_rows for p in (out / "data").glob("shard-*.parquet")}
+    return listed == on_disk and m["totals"]["rejected"] == pq.ParquetFile(out / "rejected.parquet").metadata.num_rows
+
+
+@pytest.mark.slow
+def test_a_rerun_killed_at_12_random_writes_resumes_to_the_uninterrupted_output(small, tmp_path, monkeypatch):
+    """Every file a run writes goes through one rename (tibcpt.io.atomic_path). A finished corpus is re-run
+    with a stricter filter and killed just before its k-th rename, for 12 random k over the whole run
+    (parts, stats, dedup tables, shards, rejected.parquet, report, manifest). At every kill point a
+    manifest present describes the data beside it; resuming gives the bytes of an uninterrupted run.
+    bench/kill_resume.py does the same with real SIGKILLs of the CLI."""
+    import random
+
+    from tibcpt.pipeline.text.filters import FilterConfig
+
+    import tibcpt.io
+
+    first, second = (
+        CorpusConfig(items_per_task=1),
+        CorpusConfig(items_per_task=1, filter=FilterConfig(min_syllables=1000)),
+    )
+    run_corpus(small, tmp_path / "done", workers=1, cfg=first)
+    run_corpus(small, tmp_path / "ref", workers=1, cfg=second)
+    ref = _outputs(tmp_path / "ref")
+    assert ref["counts"][0] != _outputs(tmp_path / "done")["counts"][0], "the second config changes the corpus"
+    counter = _Renames()
+    shutil.copytree(tmp_path / "done", tmp_path / "count")
+    monkeypatch.setattr(tibcpt.io, "os", counter)
+    run_corpus(small, tmp_path / "count", workers=1, cfg=second)
+    points = sorted(random.Random(0).sample(range(1, counter.n + 1), min(12, counter.n)))
+    assert len(points) >= 10
+    for k in points:
+        out = tmp_path / f"kill{k}"
+        shutil.copytree(tmp_path / "done", out)
+        monkeypatch.setattr(tibcpt.io, "os", _Renames(kill_at=k))
+        with pytest.raises(KeyboardInterrupt):
+            run_corpus(small, out, workers=1, cfg=second)
+        monkeypatch.setattr(tibcpt.io, "os", os)
+        assert _manifest_matches_data(out), f"killed before rename {k} of {counter.n}: stale manifest"
+        run_corpus(small, out, workers=1, cfg=second)
+        assert _outputs(out) == ref, f"killed before rename {k} of {counter.n}"
