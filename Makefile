@@ -8,7 +8,7 @@ OUT ?= out
 WORKERS ?= $(shell nproc)
 export TIBCPT_SAMPLE ?= ../shared/corpus
 
-.PHONY: setup test test-fast lint format corpus clean-work crawl tokenizer pack replay train generate base-model publish bench clean
+.PHONY: setup test test-fast lint format corpus clean-work crawl tokenizer pack replay train generate eval base-model publish bench clean
 
 setup:  ## virtualenv + torch CPU wheel first + the project with dev extras
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -75,13 +75,24 @@ replay:  ## English general-domain shards (replay mix + forgetting eval), packed
 	$(TIBCPT) pack --corpus $(OUT)/replay-corpus --tokenizer $(TOKENIZER_DIR) --out $(OUT)/replay-shards \
 		--workers $(WORKERS) --config $(PACK_CONFIG) $(PACK_ARGS)
 
-train:  ## continued pretraining on $(OUT)/shards -> $(OUT)/model (+ logs, loss.png, report.html, eval.json)
+REPLAY_SHARDS ?= $(OUT)/replay-shards
+TIBCPT_GENERAL ?= ../shared/general
+# Raw-text sets never trained on (tibcpt eval NAME=FILE): held-out colloquial Tibetan, English news (forgetting).
+EVAL_SETS ?= bo-colloquial=$(TIBCPT_SAMPLE)/modern/global-asp-stories en-news=$(TIBCPT_GENERAL)/english-news-ntrex/news.txt
+train:  ## continued pretraining (default recipe: bench/recipes.py) -> $(OUT)/model (+ report.html: base vs trained per eval set)
 	$(TIBCPT) train --config $(TRAIN_CONFIG) data.shards=$(SHARDS_DIR) output_dir=$(OUT)/model \
-		model.model_name_or_path=$(BASE_MODEL) $(TRAIN_ARGS)
+		model.model_name_or_path=$(BASE_MODEL) data.replay_shards=$(REPLAY_SHARDS) \
+		$(foreach s,$(EVAL_SETS),data.eval_sets.$(s)) $(TRAIN_ARGS)
 
 PROMPT ?= བོད་ཀྱི་
-generate:  ## sample from the trained model (seed's sampling defaults)
-	$(TIBCPT) generate --model $(OUT)/model "$(PROMPT)"
+SAMPLES ?= 1
+generate:  ## sample from the trained model (seed's sampling defaults; SAMPLES=20 for the README check)
+	$(TIBCPT) generate --model $(OUT)/model --num-samples $(SAMPLES) "$(PROMPT)"
+
+EVAL_MODEL ?= $(OUT)/model
+eval:  ## bits per byte of the base model and $(EVAL_MODEL) on $(EVAL_SETS), each with its own tokenizer
+	$(TIBCPT) eval --model $(BASE_MODEL) $(EVAL_SETS)
+	$(TIBCPT) eval --model $(EVAL_MODEL) $(EVAL_SETS)
 
 publish:  ## dataset and model repositories with cards (HF_TOKEN in the environment)
 	test -n "$(HF_DATASET_REPO)" || (echo "set HF_DATASET_REPO=org/name" && false)

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "base-model": ("tibcpt.training.base_model", "convert the embedded SmolLM2 GGUF into a HF model folder"),
     "train": ("tibcpt.training.train", "continued pretraining on a shard folder"),
     "generate": ("tibcpt.training.generate", "sample text from a trained model folder"),
+    "eval": ("tibcpt.training.evaluate_text", "bits per byte of a model folder on raw text files (NAME=FILE ...)"),
     "publish": ("tibcpt.publish", "push the dataset or model with a card to the Hugging Face Hub"),
 }
 

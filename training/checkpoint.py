@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_model, save_model
+from tibcpt.training.artifacts import unwrap
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ def save_checkpoint(
         accelerator.save_state(str(tmp / "accelerate"))
     else:
         if main:
-            save_model(accelerator.unwrap_model(model), str(tmp / "model.safetensors"))
+            # unwrap: plain parameter names whatever wraps the model (compile, DDP), so a checkpoint
+            # resumes into a run with other speed settings and never holds `_orig_mod.` keys.
+            save_model(unwrap(accelerator.unwrap_model(model)), str(tmp / "model.safetensors"))
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             if accelerator.scaler is not None:
                 torch.save(accelerator.scaler.state_dict(), tmp / "scaler.pt")
@@ -106,7 +109,8 @@ def load_checkpoint(ckpt: Path, model, optimizer, scheduler, accelerator) -> dic
     if _is_fsdp(accelerator):
         accelerator.load_state(str(ckpt / "accelerate"))
     else:
-        load_model(accelerator.unwrap_model(model), str(ckpt / "model.safetensors"), device=str(accelerator.device))
+        target = unwrap(accelerator.unwrap_model(model))
+        load_model(target, str(ckpt / "model.safetensors"), device=str(accelerator.device))
         optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True))
         if accelerator.scaler is not None and (ckpt / "scaler.pt").is_file():
             accelerator.scaler.load_state_dict(torch.load(ckpt / "scaler.pt", weights_only=True))

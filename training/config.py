@@ -87,6 +87,12 @@ class DataConfig:
     """General-domain (e.g. English) shard folder whose validation split measures forgetting."""
     eval_max_sequences: int | None = None
     """Cap on validation sequences per eval set (null = all)."""
+    eval_sets: dict[str, str] = field(default_factory=dict)
+    """Named raw-text sets (NAME: FILE; parquet/jsonl/txt, see `tibcpt eval`) scored in bits per byte
+    before training (the base model with its own tokenizer) and after (the trained model): held-out
+    Tibetan and a forgetting set such as English news. Never trained on."""
+    eval_sets_max_docs: int | None = None
+    """Score only the first N documents of each eval set (null = all)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.replay_ratio < 1.0:
@@ -95,6 +101,8 @@ class DataConfig:
             raise ValueError("replay_ratio: > 0 needs replay_shards")
         if self.eval_max_sequences is not None and self.eval_max_sequences < 1:
             raise ValueError("eval_max_sequences: must be >= 1 or null")
+        if self.eval_sets_max_docs is not None and self.eval_sets_max_docs < 1:
+            raise ValueError("eval_sets_max_docs: must be >= 1 or null")
 
 
 @dataclass

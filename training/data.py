@@ -210,3 +210,20 @@ def iter_eval_batches(
     mine = j // world + (1 if rank < j % world else 0)
     for _ in range(per_rank - mine):
         yield Batch(torch.zeros(1, split.seq_len, dtype=torch.long), torch.zeros(1, dtype=torch.long), 0, padding=True)
+
+
+def open_shards(cfg) -> dict[str, ShardFolder]:
+    """Open and cross-check the shard folders of a TrainConfig: replay/general sets must share the tokenizer."""
+    folders = {"tibetan": ShardFolder(cfg.data.shards)}
+    if cfg.data.replay_shards:
+        folders["replay"] = ShardFolder(cfg.data.replay_shards)
+    if cfg.data.general_eval_shards:
+        folders["general"] = ShardFolder(cfg.data.general_eval_shards)
+    sha = folders["tibetan"].manifest.get("tokenizer", {}).get("sha256")
+    for name, f in folders.items():
+        other = f.manifest.get("tokenizer", {}).get("sha256")
+        if sha and other and other != sha:
+            raise ValueError(f"data: {name} shards {f.path} use a different tokenizer than {cfg.data.shards}")
+    if "replay" in folders and folders["replay"].seq_len != folders["tibetan"].seq_len:
+        raise ValueError("data.replay_shards: seq_len differs from data.shards")
+    return folders

@@ -2,6 +2,9 @@
 
 Sampling defaults are the seed's (max_new_tokens 500, top_k 30, top_p 0.85, temperature 0.5,
 repetition_penalty 1.0). The prompt is stripped from the output: only new tokens are decoded.
+The folder is loaded with `load_checked` (a folder whose weights do not match its config is
+refused), and sampling never starts a syllable with a vowel sign or subjoined letter
+(training/wellformed.py; `--allow-ill-formed` turns that off).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from tibcpt.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,10 @@ class GenerateConfig:
     """>1 discourages repeats (seed: 1.0 = off)."""
     seed: int | None = None
     """Fix the sampling RNG for reproducible output."""
+    num_samples: int = 1
+    """Independent continuations of the prompt, sampled in one batch."""
+    well_formed: bool = True
+    """Mask tokens that would start a syllable with a vowel sign or subjoined letter."""
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -45,24 +54,31 @@ class GenerateConfig:
             raise ValueError("temperature: must be >= 0")
         if self.repetition_penalty <= 0:
             raise ValueError("repetition_penalty: must be > 0")
+        if self.num_samples < 1:
+            raise ValueError("num_samples: must be >= 1")
 
 
 def load_for_generation(model_dir: str | Path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from tibcpt.training.artifacts import load_checked
+    from transformers import AutoTokenizer
 
     path = Path(model_dir)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} is not a model folder (no config.json)")
     dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True)
+    model = load_checked(path, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     return model, tokenizer
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompt: str, cfg: GenerateConfig) -> str:
-    """Sampled continuation of `prompt`, without the prompt."""
+def generate_many(model, tokenizer, prompt: str, cfg: GenerateConfig, processor=None) -> list[str]:
+    """`cfg.num_samples` sampled continuations of `prompt`, without the prompt.
+
+    `processor`: a WellFormedTibetan built once for this tokenizer (built here when None and
+    `cfg.well_formed`)."""
+    from tibcpt.training.wellformed import WellFormedTibetan
+    from transformers import LogitsProcessorList
+
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
     enc = tokenizer(prompt, return_tensors="pt").to(model.device)
@@ -70,10 +86,17 @@ def generate(model, tokenizer, prompt: str, cfg: GenerateConfig) -> str:
     kwargs = {"do_sample": sample, "repetition_penalty": cfg.repetition_penalty, "max_new_tokens": cfg.max_new_tokens}
     if sample:
         kwargs.update(top_k=cfg.top_k, top_p=cfg.top_p, temperature=cfg.temperature)
+    if cfg.well_formed:
+        kwargs["logits_processor"] = LogitsProcessorList([processor or WellFormedTibetan(tokenizer)])
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out = model.generate(**enc, pad_token_id=pad, **kwargs)
-    new_tokens = out[0, enc["input_ids"].shape[1] :]
-    return tokenizer.decode(new_tokens, skip_special_tokens=True)
+    out = model.generate(**enc, pad_token_id=pad, num_return_sequences=cfg.num_samples, **kwargs)
+    new_tokens = out[:, enc["input_ids"].shape[1] :]
+    return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+
+def generate(model, tokenizer, prompt: str, cfg: GenerateConfig, processor=None) -> str:
+    """One sampled continuation of `prompt`, without the prompt."""
+    return generate_many(model, tokenizer, prompt, cfg, processor)[0]
 
 
 def add_cli(parser: argparse.ArgumentParser) -> None:
@@ -86,19 +109,28 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=d.temperature, help="0 = greedy")
     parser.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--num-samples", type=int, default=d.num_samples, help="continuations, separated by blank lines"
+    )
+    parser.add_argument("--allow-ill-formed", action="store_true", help="no syllable-start mask (for comparison)")
 
 
 def cli(args: argparse.Namespace) -> int:
-    cfg = GenerateConfig(
-        max_new_tokens=args.max_new_tokens,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        temperature=args.temperature,
-        repetition_penalty=args.repetition_penalty,
-        seed=args.seed,
-    )
+    try:
+        cfg = GenerateConfig(
+            max_new_tokens=args.max_new_tokens,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            temperature=args.temperature,
+            repetition_penalty=args.repetition_penalty,
+            seed=args.seed,
+            num_samples=args.num_samples,
+            well_formed=not args.allow_ill_formed,
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     model, tokenizer = load_for_generation(args.model)
-    print(generate(model, tokenizer, args.prompt, cfg))
+    print("\n\n".join(generate_many(model, tokenizer, args.prompt, cfg)))
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from tibcpt.io import atomic_path, write_text_atomic
+from tibcpt.io import atomic_path, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +150,39 @@ def plot_losses(records: list[dict[str, Any]], png: Path) -> None:
     plt.close(fig)
 
 
+def text_sets_table(text_sets: dict[str, Any]) -> str:
+    """HTML table: base model vs trained model in bits per byte on each raw-text set (`data.eval_sets`)."""
+    if not text_sets:
+        return ""
+    rows = ""
+    for name, r in text_sets.items():
+        trained = r["trained"]["bits_per_byte"]
+        base = r["base"]["bits_per_byte"] if r.get("base") else None
+        cells = (
+            f"<td>{base:.4f}</td><td>{trained:.4f}</td><td>{(trained / base - 1) * 100:+.1f} %</td>"
+            if base
+            else (f"<td></td><td>{trained:.4f}</td><td></td>")
+        )
+        rows += f"<tr><td>{html.escape(name)}</td>{cells}<td>{r['trained']['docs']}</td><td>{r['trained']['bytes']:,}</td></tr>"
+    return (
+        "<h2>Held-out text: base model vs trained model (bits per byte, each with its own tokenizer)</h2>"
+        "<table><tr><th>set</th><th>base</th><th>trained</th><th>change</th><th>docs</th><th>bytes</th></tr>"
+        f"{rows}</table>"
+    )
+
+
 def write_report(
-    out_dir: Path, eval_results: dict[str, Any], summary: dict[str, Any], start: dict[str, Any] | None = None
+    out_dir: Path,
+    eval_results: dict[str, Any],
+    summary: dict[str, Any],
+    start: dict[str, Any] | None = None,
+    text_sets: dict[str, Any] | None = None,
 ) -> None:
-    """report.html: the loss plot and the eval table (no external assets).
+    """report.html: the loss plot, the held-out text table and the shard eval table (no external assets).
 
     `start` (the evaluation before the first step, by set) adds the baseline and the change in bits
-    per byte: a rise on the general (English) set is forgetting."""
+    per byte: a rise on the general (English) set is forgetting. `text_sets` (base vs trained model
+    on raw text, see training/evaluate_text.py) is the comparison with the base model itself."""
     start = start or {}
 
     def delta(name: str, r: dict[str, Any]) -> str:
@@ -175,8 +201,26 @@ def write_report(
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:right}}</style>
 </head><body><h1>tibcpt training report</h1><ul>{info}</ul>
 <h2>Loss</h2><img src="loss.png" alt="loss curve">
+{text_sets_table(text_sets or {})}
 <h2>Evaluation (final)</h2><table><tr><th>set</th><th>loss</th><th>perplexity</th><th>bits/byte</th>
 <th>bits/byte at start</th><th>change</th><th>tokens</th></tr>
 {rows}</table></body></html>
 """
     write_text_atomic(out_dir / "report.html", page)
+
+
+def write_run_outputs(
+    out_dir: Path,
+    records: list[dict[str, Any]],
+    step: int,
+    final: dict[str, Any],
+    text_sets: dict[str, Any],
+    summary: dict[str, Any],
+) -> None:
+    """eval.json, loss.png and report.html of a finished run from its log records."""
+    history = [r for r in records if r["kind"] == "eval"]
+    write_json_atomic(out_dir / "eval.json", {"step": step, "final": final, "text_sets": text_sets, "history": history})
+    plot_losses(records, out_dir / "loss.png")
+    first = min((r["step"] for r in history), default=None)
+    start = {r["set"]: r for r in history if r["step"] == first and first != step}
+    write_report(out_dir, final, summary, start, text_sets)

@@ -14,9 +14,34 @@ import torch
 from tibcpt.training.config import ModelConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from tibcpt.errors import InputError
+
 log = logging.getLogger(__name__)
 
 EMBEDDING_MODULES = ["embed_tokens", "lm_head"]
+
+
+def check_model_source(name_or_path: str) -> None:
+    """Fail with one line unless `name_or_path` is a local model folder or a hub model in the local cache.
+
+    Without this a mistyped local path reaches transformers as a hub id, which retries the network
+    and ends in a long traceback."""
+    path = Path(name_or_path)
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise InputError(f"model.model_name_or_path: {path} is not a model folder (no config.json)")
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name_or_path, "config.json")
+    except ValueError:  # not a valid hub id either (HFValidationError is a ValueError)
+        cached = None
+    if not isinstance(cached, str):
+        raise InputError(
+            f"model.model_name_or_path: {name_or_path} does not exist (neither a local model folder nor a "
+            "cached Hugging Face model; `make base-model` writes models/smollm2-135m)"
+        )
 
 
 def load_model(cfg: ModelConfig) -> PreTrainedModel:

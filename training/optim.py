@@ -1,4 +1,4 @@
-"""AdamW over the trainable parameters and the number of optimizer steps of a run."""
+"""Numerics of a run: the precision check, AdamW over the trainable parameters, the number of steps."""
 
 from __future__ import annotations
 
@@ -34,3 +34,12 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, cuda: bool) -> tor
         eps=o.adam_epsilon,
         fused=cuda or None,
     )
+
+
+def check_precision(mixed_precision: str, cuda: bool) -> None:
+    """Fail before any compute when the requested precision cannot run here."""
+    if mixed_precision == "fp16" and not cuda:
+        raise ValueError("mixed_precision: fp16 needs a CUDA GPU (use bf16 or no on CPU)")
+    if mixed_precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        name = torch.cuda.get_device_name()
+        raise ValueError(f"mixed_precision: bf16 is not supported on {name} (pre-Ampere); use fp16")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import math
 import os
@@ -31,10 +32,11 @@ from typing import Any
 
 import torch
 from tibcpt.training import checkpoint as ckpt
-from tibcpt.training.artifacts import save_final_model
+from tibcpt.training.artifacts import save_final_model, verify_model_folder
 from tibcpt.training.config import TrainConfig, load_train_config
-from tibcpt.training.data import Batch, ShardFolder, Split, iter_eval_batches, iter_train_batches
+from tibcpt.training.data import Batch, Split, iter_eval_batches, iter_train_batches, open_shards
 from tibcpt.training.evaluate import evaluate
+from tibcpt.training.evaluate_text import BASE_TEXT_EVAL, TextSets, evaluate_base
 from tibcpt.training.metrics import (
     RunLogger,
     flops_per_token,
@@ -42,50 +44,25 @@ from tibcpt.training.metrics import (
     mfu,
     peak_flops,
     peak_memory_gib,
-    plot_losses,
     read_log,
-    write_report,
+    write_run_outputs,
 )
 from tibcpt.training.model import (
     apply_finetuning,
+    check_model_source,
     check_tokenizer_extends,
     embedding_parameter_names,
     load_model,
     resize_embeddings_mean,
 )
-from tibcpt.training.optim import build_optimizer, total_steps
+from tibcpt.training.optim import build_optimizer, check_precision, total_steps
 from tibcpt.training.parallelize import speed_up, to_device
 
 from tibcpt.config import ConfigError, config_hash, to_dict
+from tibcpt.errors import InputError
 from tibcpt.io import write_json_atomic
 
 log = logging.getLogger(__name__)
-
-
-def check_precision(mixed_precision: str, cuda: bool) -> None:
-    """Fail before any compute when the requested precision cannot run here."""
-    if mixed_precision == "fp16" and not cuda:
-        raise ValueError("mixed_precision: fp16 needs a CUDA GPU (use bf16 or no on CPU)")
-    if mixed_precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        name = torch.cuda.get_device_name()
-        raise ValueError(f"mixed_precision: bf16 is not supported on {name} (pre-Ampere); use fp16")
-
-
-def open_shards(cfg: TrainConfig) -> dict[str, ShardFolder]:
-    """Open and cross-check every shard folder: replay/general sets must share the tokenizer."""
-    folders = {"tibetan": ShardFolder(cfg.data.shards)}
-    if cfg.data.replay_shards:
-        folders["replay"] = ShardFolder(cfg.data.replay_shards)
-    if cfg.data.general_eval_shards:
-        folders["general"] = ShardFolder(cfg.data.general_eval_shards)
-    sha = folders["tibetan"].manifest.get("tokenizer", {}).get("sha256")
-    for name, f in folders.items():
-        other = f.manifest.get("tokenizer", {}).get("sha256")
-        if sha and other and other != sha:
-            raise ValueError(f"data: {name} shards {f.path} use a different tokenizer than {cfg.data.shards}")
-    if "replay" in folders and folders["replay"].seq_len != folders["tibetan"].seq_len:
-        raise ValueError("data.replay_shards: seq_len differs from data.shards")
-    return folders
 
 
 @dataclass
@@ -136,6 +113,8 @@ class Run:
     tokenizer: Any
     train_split: Split
     eval_sets: dict[str, Split]
+    text_sets: TextSets
+    """Raw-text sets in bits per byte (`data.eval_sets`): base model before, trained model after."""
     batches: Iterator[Batch]
     logger: RunLogger
     max_steps: int
@@ -188,6 +167,10 @@ def setup(cfg: TrainConfig) -> Run:
                 f"resume_from_checkpoint: {resume_from} continues {prev.get('model_name_or_path')!r}, "
                 f"not model.model_name_or_path={cfg.model.model_name_or_path!r}"
             )
+    check_model_source(cfg.model.model_name_or_path)
+    text_sets = TextSets(
+        cfg.data.eval_sets, train_split.seq_len, cfg.per_device_eval_batch_size, cfg.data.eval_sets_max_docs
+    )
     tokenizer = AutoTokenizer.from_pretrained(folders["tibetan"].tokenizer_path)
     check_tokenizer_extends(cfg.model.model_name_or_path, tokenizer)
     if cfg.num_threads:
@@ -203,6 +186,8 @@ def setup(cfg: TrainConfig) -> Run:
     flops_tok = flops_per_token(
         n_params, mcfg.num_hidden_layers, mcfg.num_attention_heads, head_dim, train_split.seq_len
     )
+    if text_sets and cfg.eval_at_start and resume_from is None:
+        evaluate_base(model, cfg.model.model_name_or_path, text_sets, accelerator, out)
     prepared = prepare_model(model, cfg, accelerator, max(len(tokenizer), folders["tibetan"].vocab_size))
     max_steps = total_steps(cfg, train_split.n_sequences, accelerator.num_processes)
     warmup = cfg.optim.warmup_steps or math.ceil(cfg.optim.warmup_ratio * max_steps)
@@ -238,6 +223,7 @@ def setup(cfg: TrainConfig) -> Run:
         tokenizer=tokenizer,
         train_split=train_split,
         eval_sets=eval_sets,
+        text_sets=text_sets,
         batches=batches,
         logger=logger,
         max_steps=max_steps,
@@ -333,6 +319,22 @@ def evaluate_sets(run: Run) -> dict[str, dict[str, float]]:
     return results
 
 
+def evaluate_text_sets(run: Run) -> dict[str, dict[str, Any]]:
+    """The trained model on every `data.eval_sets` set, next to the base model's figures."""
+    if not run.text_sets:
+        return {}
+    results = run.text_sets.evaluate(run.model, run.tokenizer, run.accelerator)
+    base_file = run.out / BASE_TEXT_EVAL
+    base = json.loads(base_file.read_text(encoding="utf-8"))["sets"] if base_file.is_file() else {}
+    for name, res in results.items():
+        run.logger.write({"step": run.step, "set": name, **res}, "text_eval")
+        if run.main:
+            log.info(
+                "%s: %.4f bits/byte (base %s)", name, res["bits_per_byte"], base.get(name, {}).get("bits_per_byte")
+            )
+    return {name: {"base": base.get(name), "trained": res} for name, res in results.items()}
+
+
 def save_checkpoint(run: Run) -> None:
     """A resumable checkpoint of model, optimizer, schedule, RNG and data position."""
     cfg = run.cfg
@@ -348,17 +350,14 @@ def save_checkpoint(run: Run) -> None:
     )
 
 
-def save_final(run: Run, final: dict[str, dict[str, float]]) -> None:
+def save_final(run: Run, final: dict[str, dict[str, float]], text: dict[str, dict[str, Any]]) -> None:
     """The HF model folder, eval.json, loss.png and report.html (rank 0; the gather is collective)."""
     acc, cfg, out = run.accelerator, run.cfg, run.out
     acc.wait_for_everyone()
     state_dict = acc.get_state_dict(run.model)  # gathers FSDP shards; collective, all ranks
     if run.main:
-        save_final_model(acc.unwrap_model(run.model), state_dict, run.tokenizer, out, cfg.model.finetuning_type)
-        records = read_log(run.logger.path)
-        history = [r for r in records if r["kind"] == "eval"]
-        write_json_atomic(out / "eval.json", {"step": run.step, "final": final, "history": history})
-        plot_losses(records, out / "loss.png")
+        saved = save_final_model(acc.unwrap_model(run.model), state_dict, run.tokenizer, out, cfg.model.finetuning_type)
+        verify_model_folder(out, saved)  # a fresh load must give back exactly these weights
         summary = {
             "base model": cfg.model.model_name_or_path,
             "finetuning": cfg.model.finetuning_type,
@@ -366,9 +365,7 @@ def save_final(run: Run, final: dict[str, dict[str, float]]) -> None:
             "skipped (fp16 overflow)": run.skipped,
             "vocabulary extended": run.resized,
         }
-        first = min((r["step"] for r in history), default=None)
-        start = {r["set"]: r for r in history if r["step"] == first and first != run.step}
-        write_report(out, final, summary, start)
+        write_run_outputs(out, read_log(run.logger.path), run.step, final, text, summary)
     run.logger.close()
     acc.wait_for_everyone()
 
@@ -388,8 +385,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.save_steps and run.step % cfg.save_steps == 0:
             save_checkpoint(run)
     final = evaluate_sets(run)
-    save_final(run, final)
-    return {"eval": final, "steps": run.step, "output_dir": str(run.out)}
+    text = evaluate_text_sets(run)
+    save_final(run, final, text)
+    return {"eval": final, "text_sets": text, "steps": run.step, "output_dir": str(run.out)}
 
 
 def add_cli(parser: argparse.ArgumentParser) -> None:
@@ -401,12 +399,17 @@ def cli(args: argparse.Namespace) -> int:
     cfg = load_train_config(args.config, args.overrides)
     try:
         result = train(cfg)
+    except FileNotFoundError as e:  # a missing shard folder, checkpoint or file: one line, no traceback
+        raise InputError(str(e)) from e
     except ValueError as e:  # config-level problems found before compute: a clean CLI error, no traceback
         raise ConfigError(str(e)) from e
     if os.environ.get("RANK", "0") != "0":  # accelerate launch: one summary, from rank 0
         return 0
     for name, res in result["eval"].items():
         print(f"{name}: loss {res['loss']:.4f} bits/byte {res['bits_per_byte']:.4f}")
+    for name, res in result["text_sets"].items():
+        base = f" (base {res['base']['bits_per_byte']:.4f})" if res["base"] else ""
+        print(f"{name}: bits/byte {res['trained']['bits_per_byte']:.4f}{base}")
     return 0
 
 
