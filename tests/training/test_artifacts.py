@@ -105,3 +105,27 @@ def test_train_with_missing_model_path_is_one_line(assets, tmp_path):
     errors = [x for x in proc.stderr.splitlines() if x.startswith("tibcpt train: error:")]
     assert len(errors) == 1 and "models/does-not-exist does not exist" in errors[0]
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_checkpoint_of_a_compiled_model_resumes_into_a_plain_one(assets, tmp_path):
+    """Checkpoints hold plain names too, so a run may resume with other compile settings."""
+    from accelerate import Accelerator
+    from tibcpt.training import checkpoint as ckpt
+
+    acc = Accelerator(cpu=True)
+    model, _ = tiny(assets)
+    compiled = torch.compile(model, backend="eager")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    compiled(input_ids=ids, labels=ids).loss.backward()
+    opt.step()
+    state = {"step": 1, "samples": 4, "skipped_steps": 0}
+    folder = ckpt.save_checkpoint(tmp_path, 1, compiled, opt, sched, acc, state, keep=2)
+    keys = set(load_file(str(folder / "model.safetensors")))
+    assert keys and not any("_orig_mod" in k for k in keys)
+    fresh, _ = tiny(assets)
+    opt2 = torch.optim.AdamW(fresh.parameters(), lr=1e-3)
+    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, lambda s: 1.0)
+    assert ckpt.load_checkpoint(folder, fresh, opt2, sched2, acc)["step"] == 1
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
