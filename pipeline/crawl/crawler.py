@@ -65,6 +65,7 @@ from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.sources.registry import SourceConfig, expand_vars, load_sources, register_kind
 from tqdm import tqdm
 
+from tibcpt.errors import InputError
 from tibcpt.io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -394,7 +395,7 @@ class WebKind:
         folder = crawl_dir(source)
         files = sorted(folder.glob("*.warc.gz"))
         if not files:
-            raise FileNotFoundError(f"source {source.name}: no WARC files in {folder}; run `tibcpt crawl` first")
+            raise InputError(f"source {source.name}: no WARC files in {folder}; run `tibcpt crawl` first")
         return [str(p) for p in files]
 
     def read_item(self, source: SourceConfig, item: str) -> Iterator[RawDoc | Rejection]:

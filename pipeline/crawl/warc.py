@@ -35,6 +35,8 @@ from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from tibcpt.errors import InputError
+
 log = logging.getLogger(__name__)
 
 ROLE_HEADER = "WARC-Tibcpt-Role"
@@ -301,7 +303,7 @@ class WarcKind:
     def list_items(self, source: SourceConfig) -> list[str]:
         files = expand_paths(source.resolve_path(source.options.path))
         if not files:
-            raise FileNotFoundError(f"source {source.name}: no WARC files at {source.options.path}")
+            raise InputError(f"source {source.name}: no WARC files at {source.options.path}")
         return [str(p) for p in files]
 
     def read_item(self, source: SourceConfig, item: str) -> Iterator[RawDoc | Rejection]:

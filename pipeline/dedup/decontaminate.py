@@ -28,6 +28,8 @@ from tibcpt.pipeline.text.normalize import match_key
 from tibcpt.pipeline.text.segment import syllables
 from tqdm import tqdm
 
+from tibcpt.errors import InputError
+
 log = logging.getLogger(__name__)
 
 _SEP = "\x1f"
@@ -44,7 +46,7 @@ def load_eval_texts(path: Path) -> list[str]:
         for k, ln in enumerate(lines, 1):
             obj = json.loads(ln)
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise ValueError(f"{path}:{k}: expected a JSON object with a string 'text' field")
+                raise InputError(f"{path}:{k}: expected a JSON object with a string 'text' field")
             texts.append(obj["text"])
         return texts
     return [raw]

@@ -30,6 +30,8 @@ from typing import Any
 from botok.utils.standard_tibetan import is_standard_tibetan
 from tibcpt.pipeline.document import Document, Rejection, Stage, StageStats
 
+from tibcpt.errors import InputError
+
 log = logging.getLogger(__name__)
 
 # --- character classes (Unicode 15 Tibetan block chart) ---------------------------------------
@@ -235,7 +237,7 @@ def load_word_tokenizer(dialect_pack: str, cache_dir: str = "~/.cache/tibcpt/bot
     """botok WordTokenizer from a writable copy of `dialect_pack`; never downloads."""
     pack = Path(dialect_pack).expanduser()
     if not (pack / "dictionary").is_dir():
-        raise FileNotFoundError(
+        raise InputError(
             f"botok dialect pack not found at {pack} (expected a folder with dictionary/ and adjustments/; "
             "e.g. ../shared/botok/general) — botok must not download one"
         )

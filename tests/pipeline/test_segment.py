@@ -23,6 +23,8 @@ from tibcpt.pipeline.text.segment import (
     words,
 )
 
+from tibcpt.errors import InputError
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 NANHAI = SHARED / "corpus/modern/nanhai-modern-writing"
 TIB = "\u0f40-\u0fbc"
@@ -150,7 +152,7 @@ def test_segmenter_stage_sets_counts_and_rejoins() -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="botok_dialect_pack"):
         SegmentConfig(word_segmentation=True)
-    with pytest.raises(FileNotFoundError, match="dialect pack"):
+    with pytest.raises(InputError, match="dialect pack"):
         load_word_tokenizer("/nonexistent/pack", "/tmp/unused")
 
 

@@ -12,6 +12,8 @@ from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.sources.registry import get_kind, parse_source
 from warcio.archiveiterator import ArchiveIterator
 
+from tibcpt.errors import InputError
+
 REPO = Path(__file__).resolve().parents[2]
 UDHR = REPO.parent / "shared" / "corpus" / "modern" / "udhr" / "udhr_bod.txt"
 
@@ -108,7 +110,7 @@ def test_warc_kind_paths(tmp_path, tibetan):
     missing = parse_source(
         {"name": "m", "kind": "warc", "license": "unknown", "genre": "web", "path": "nope"}, tmp_path
     )
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="no WARC files"):  # one line at the CLI, no traceback
         kind.list_items(missing)
     assert content_format("TEXT/HTML; charset=gb2312") == "html" and content_format(None) is None
 
