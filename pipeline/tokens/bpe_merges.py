@@ -32,6 +32,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+from tibcpt.errors import InputError
+
 log = logging.getLogger(__name__)
 
 TIB = "\u0f00-\u0fff"
@@ -89,7 +91,7 @@ def guard_pattern(pattern: str) -> str:
                     i += len(esc)
                     continue
                 if not negated:
-                    raise ValueError(f"pre-tokenizer regex: cannot exclude Tibetan from class with {esc}")
+                    raise InputError(f"pre-tokenizer regex: cannot exclude Tibetan from class with {esc}")
             # \S, \w etc. are left alone: the base regexes use them only in look-aheads; the build
             # checks that no piece mixes Tibetan with other text (`mixed_pieces`).
             out.append(esc)
@@ -98,13 +100,13 @@ def guard_pattern(pattern: str) -> str:
         if c == "[" and not in_class:
             in_class, negated = True, pattern[i + 1 : i + 2] == "^"
         elif c == "[":
-            raise ValueError("pre-tokenizer regex: nested character classes are not supported")
+            raise InputError("pre-tokenizer regex: nested character classes are not supported")
         elif c == "]" and in_class:
             if negated:
                 out.append(TIB)
             in_class = False
         elif c == "." and not in_class:
-            raise ValueError("pre-tokenizer regex: '.' would match Tibetan")
+            raise InputError("pre-tokenizer regex: '.' would match Tibetan")
         out.append(c)
         i += 1
     return f"{TIB_RUN}|{''.join(out)}"
@@ -115,17 +117,17 @@ def tibetan_pre_tokenizer(pre: dict) -> dict:
     if pre.get("type") == "ByteLevel":
         if pre.get("add_prefix_space"):
             # ByteLevel prepends its space to every piece of a Sequence, not just the first.
-            raise ValueError("pre-tokenizer: ByteLevel add_prefix_space=True is not supported")
+            raise InputError("pre-tokenizer: ByteLevel add_prefix_space=True is not supported")
         split = {"type": "Split", "pattern": {"Regex": GPT2_PATTERN}, "behavior": "Isolated", "invert": False}
         return tibetan_pre_tokenizer({"type": "Sequence", "pretokenizers": [split, {**pre, "use_regex": False}]})
     if pre.get("type") != "Sequence":
-        raise ValueError(f"pre-tokenizer {pre.get('type')} is not supported for bpe_mode=merges")
+        raise InputError(f"pre-tokenizer {pre.get('type')} is not supported for bpe_mode=merges")
     subs = []
     for p in pre["pretokenizers"]:
         if p["type"] == "Split" and "Regex" in p["pattern"]:
             p = {**p, "pattern": {"Regex": guard_pattern(p["pattern"]["Regex"])}}
         elif p["type"] == "ByteLevel" and p.get("use_regex", True):
-            raise ValueError("pre-tokenizer: a ByteLevel with use_regex inside a Sequence is not supported")
+            raise InputError("pre-tokenizer: a ByteLevel with use_regex inside a Sequence is not supported")
         subs.append(p)
     return {**pre, "pretokenizers": subs}
 

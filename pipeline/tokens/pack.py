@@ -40,6 +40,7 @@ from tibcpt.pipeline.tokens.tokenizer import corpus_files, files_sha256, iter_do
 from tqdm import tqdm
 
 from tibcpt.config import config_hash, load_config, to_dict
+from tibcpt.errors import InputError
 from tibcpt.io import write_json_atomic
 from tibcpt.shards import shard_name, write_table
 
@@ -211,7 +212,7 @@ def pack(
     sep = document_separators(tokenizer, tok.get_vocab(with_added_tokens=True))
     eos_id = sep.eos_token_id if sep.eos_token_id is not None else eos_id
     if eos_id is None:
-        raise ValueError(f"{tokenizer}: tokenizer_config.json names no eos_token known to tokenizer.json")
+        raise InputError(f"{tokenizer}: tokenizer_config.json names no eos_token known to tokenizer.json")
     source_names = sorted(
         {s for f in files for s in pq.read_table(f, columns=["source"]).column("source").unique().to_pylist()}
     )

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tibcpt.errors import InputError
+
 LLAMA3_BOS, LLAMA3_EOS = "<|begin_of_text|>", "<|end_of_text|>"
 ENDOFTEXT = "<|endoftext|>"
 
@@ -79,7 +81,7 @@ def document_separators(folder: Path, vocab: dict[str, int]) -> Separators:
     family, bos, eos, rule = family_tokens(folder, vocab)
     for name, tok in (("bos", bos), ("eos", eos)):
         if tok is not None and tok not in vocab:
-            raise ValueError(f"{folder}: the {family} {name} token {tok!r} is not in the tokenizer's vocabulary")
+            raise InputError(f"{folder}: the {family} {name} token {tok!r} is not in the tokenizer's vocabulary")
     if bos is None and eos is None:
-        raise ValueError(f"{folder}: no document separator (no tokenizer.model, <|endoftext|> or eos_token)")
+        raise InputError(f"{folder}: no document separator (no tokenizer.model, <|endoftext|> or eos_token)")
     return Separators(family, bos, vocab.get(bos) if bos else None, eos, vocab.get(eos) if eos else None, rule)

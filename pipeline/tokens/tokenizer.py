@@ -34,6 +34,7 @@ from tibcpt.pipeline.tokens.heldout import era, fertility_slices, id_fraction, i
 from tibcpt.pipeline.tokens.separators import ENDOFTEXT, document_separators
 
 from tibcpt.config import config_hash, load_config, to_dict
+from tibcpt.errors import ConfigError, InputError
 from tibcpt.io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def corpus_files(corpus: str | Path) -> list[Path]:
     data = corpus / "data" if (corpus / "data").is_dir() else corpus
     files = sorted(data.glob("*.parquet"))
     if not files:
-        raise FileNotFoundError(f"no Parquet shards under {data}")
+        raise InputError(f"no Parquet shards under {data}")
     return files
 
 
@@ -164,7 +165,7 @@ def base_kind(base: Path) -> Literal["sentencepiece", "byte_level"]:
     tj = base / "tokenizer.json"
     if tj.is_file() and tokenizer_bpe.is_byte_level(tj):
         return "byte_level"
-    raise FileNotFoundError(f"{base}: expected a tokenizer.model or a byte-level tokenizer.json")
+    raise InputError(f"{base}: expected a tokenizer.model or a byte-level tokenizer.json")
 
 
 def load_base(base: Path, workdir: Path) -> tuple[Any, Path]:
@@ -269,7 +270,7 @@ def build_tokenizer(
     sample, heldout_rows = split_corpus(files, cfg, eval_only)
     heldout = [r["text"] for r in heldout_rows]
     if not heldout:
-        raise ValueError("no held-out documents; raise heldout_fraction or use a larger corpus")
+        raise ConfigError("no held-out documents; raise heldout_fraction or use a larger corpus")
     use_merges = kind == "byte_level" and cfg.bpe_mode == "merges"
     mode = "merges" if use_merges else cfg.model_type
     log.info("tokenizer: training %s on %d docs, %d held out", mode, len(sample), len(heldout))

@@ -20,6 +20,7 @@ from tibcpt.pipeline.tokens.tokenizer import (
 )
 
 from tibcpt.config import ConfigError, load_config
+from tibcpt.errors import InputError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPUS = SHARED / "corpus"
@@ -373,5 +374,5 @@ def test_separator_rules_per_family(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"eos_token": "</doc>"}), encoding="utf-8")
     other = document_separators(tmp_path, {"</doc>": 7, "a": 1})
     assert other.family == "fallback" and (other.bos_token_id, other.eos_token_id) == (None, 7)
-    with pytest.raises(ValueError, match="no document separator"):
+    with pytest.raises(InputError, match="no document separator"):
         document_separators(tmp_path / "empty", {"a": 1})
