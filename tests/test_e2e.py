@@ -60,12 +60,18 @@ def test_make_corpus_tokenizer_pack_train_generate(tmp_path: Path, shared: Path)
     first = pq.read_table(next((out / "shards-llama2/train").glob("*.parquet")))
     assert all(len(x) == 128 for x in first.column("input_ids").to_pylist())
 
+    # English replay shards (the default recipe mixes 20 % replay), packed with the same tokenizer.
+    make("replay", OUT=str(out), WORKERS="2", BASE_TOKENIZER=str(base_tok), PACK_ARGS="seq_len=128 validation_fraction=0.1")
+    assert json.loads((out / "replay-shards/manifest.json").read_text())["splits"]["train"]["sequences"] > 10
+
     # A tiny random Llama with the *base* vocabulary: the trainer must resize it to the extension.
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     cfg = LlamaConfig(vocab_size=32000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)  # fmt: skip
     LlamaForCausalLM(cfg).save_pretrained(tmp_path / "tiny")
+    # A base model folder carries its own tokenizer: the trainer scores the base on the eval sets with it.
+    AutoTokenizer.from_pretrained(str(base_tok)).save_pretrained(tmp_path / "tiny")
     make(
         "train",
         OUT=str(out),
