@@ -23,6 +23,8 @@ import torch
 from safetensors.torch import load_model, save_model
 from tibcpt.training.artifacts import unwrap
 
+from tibcpt.errors import ConfigError, InputError
+
 log = logging.getLogger(__name__)
 
 PREFIX = "step-"
@@ -99,7 +101,7 @@ def save_checkpoint(
 def read_trainer_state(ckpt: Path) -> dict[str, Any]:
     path = ckpt / "trainer_state.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{ckpt} is not a complete checkpoint (no trainer_state.json)")
+        raise InputError(f"{ckpt} is not a complete checkpoint (no trainer_state.json)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -133,14 +135,14 @@ def resolve_resume(output_dir: Path, resume: str | None) -> Path | None:
     existing = list_checkpoints(output_dir)
     if resume is None:
         if existing:
-            raise ValueError(
+            raise ConfigError(
                 f"resume_from_checkpoint: {output_dir} already has checkpoints ({existing[-1].name}); "
                 "set resume_from_checkpoint=auto to continue that run, or use a new output_dir"
             )
         return None
     if resume == "auto":
         if not existing:
-            raise FileNotFoundError(f"resume_from_checkpoint=auto: no checkpoint under {output_dir}/checkpoints")
+            raise InputError(f"resume_from_checkpoint=auto: no checkpoint under {output_dir}/checkpoints")
         return existing[-1]
     path = Path(resume)
     read_trainer_state(path)  # fails early when incomplete

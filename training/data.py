@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from tibcpt.errors import ConfigError, InputError
+
 SHARD_FORMAT = "tibcpt-shards-v1"
 
 
@@ -56,22 +58,22 @@ class ShardFolder:
         self.path = Path(path)
         manifest_path = self.path / "manifest.json"
         if not manifest_path.is_file():
-            raise FileNotFoundError(f"shard folder {self.path} has no manifest.json (run `tibcpt pack` first)")
+            raise InputError(f"shard folder {self.path} has no manifest.json (run `tibcpt pack` first)")
         self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if self.manifest.get("format") != SHARD_FORMAT:
-            raise ValueError(f"{manifest_path}: format {self.manifest.get('format')!r}, expected {SHARD_FORMAT!r}")
+            raise InputError(f"{manifest_path}: format {self.manifest.get('format')!r}, expected {SHARD_FORMAT!r}")
         self.seq_len = int(self.manifest["seq_len"])
         self.eos_token_id = int(self.manifest["eos_token_id"])
         self.vocab_size = int(self.manifest["vocab_size"])
         self.tokenizer_path = self.path / "tokenizer"
         if not self.tokenizer_path.is_dir():
-            raise FileNotFoundError(f"shard folder {self.path} has no tokenizer/ folder")
+            raise InputError(f"shard folder {self.path} has no tokenizer/ folder")
 
     def split(self, name: str) -> Split:
         folder = self.path / name
         files = sorted(folder.glob("*.parquet"))
         if not files:
-            raise FileNotFoundError(f"shard folder {self.path} has no {name}/*.parquet")
+            raise InputError(f"shard folder {self.path} has no {name}/*.parquet")
         groups = []
         for f in files:
             meta = pq.ParquetFile(f).metadata
@@ -92,7 +94,7 @@ def iter_sequences(split: Split, seed: int, start: int = 0) -> Iterator[tuple[np
     """Endless (input_ids, n_bytes) over shuffled epochs, beginning at global position `start`."""
     n = split.n_sequences
     if n == 0:
-        raise ValueError(f"split {split.name!r} is empty")
+        raise InputError(f"split {split.name!r} is empty")
     epoch, offset = divmod(start, n)
     groups = split.row_groups
     while True:
@@ -223,7 +225,7 @@ def open_shards(cfg) -> dict[str, ShardFolder]:
     for name, f in folders.items():
         other = f.manifest.get("tokenizer", {}).get("sha256")
         if sha and other and other != sha:
-            raise ValueError(f"data: {name} shards {f.path} use a different tokenizer than {cfg.data.shards}")
+            raise ConfigError(f"data: {name} shards {f.path} use a different tokenizer than {cfg.data.shards}")
     if "replay" in folders and folders["replay"].seq_len != folders["tibetan"].seq_len:
-        raise ValueError("data.replay_shards: seq_len differs from data.shards")
+        raise ConfigError("data.replay_shards: seq_len differs from data.shards")
     return folders

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from tibcpt.training.data import Batch
 
+from tibcpt.errors import InputError
+
 
 def bits_per_byte(nll_nats: float, n_bytes: int) -> float:
     """Σ NLL in nats over Σ UTF-8 bytes, in bits."""
@@ -53,7 +55,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], accelerator=None)
         model.train()
     nll, n_tok, n_bytes = (float(x) for x in totals.tolist())
     if n_tok == 0:
-        raise ValueError("evaluation set is empty")
+        raise InputError("evaluation set is empty")
     loss = nll / n_tok
     return {
         "loss": loss,

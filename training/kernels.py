@@ -28,6 +28,8 @@ from typing import Literal
 
 import torch
 
+from tibcpt.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 KernelsMode = Literal["auto", "liger", "none"]
@@ -80,13 +82,13 @@ def apply_kernels(
     process (the bench runs each variant in its own process for that reason).
     """
     if mode not in KERNELS_MODES:
-        raise ValueError(f"model.kernels: must be one of {KERNELS_MODES}, got {mode!r}")
+        raise ConfigError(f"model.kernels: must be one of {KERNELS_MODES}, got {mode!r}")
     if mode == "none":
         return ()
     reason = liger_unavailable(model)
     if reason is not None:
         if mode == "liger":
-            raise ValueError(f"model.kernels: liger was requested but {reason}")
+            raise ConfigError(f"model.kernels: liger was requested but {reason}")
         log.info("model.kernels=auto: plain PyTorch kernels (%s)", reason)
         return ()
     from liger_kernel.transformers import _apply_liger_kernel_to_instance
@@ -94,7 +96,7 @@ def apply_kernels(
     chosen = kernel_set(compiled, fp16) if kernels is None else tuple(kernels)
     unknown = [k for k in chosen if k not in ALL_KERNELS]
     if unknown:
-        raise ValueError(f"kernels: unknown {unknown}; known: {ALL_KERNELS}")
+        raise ConfigError(f"kernels: unknown {unknown}; known: {ALL_KERNELS}")
     if not chosen:
         return ()
     # Every flag is passed explicitly: liger's defaults differ per model family.

@@ -14,7 +14,7 @@ import torch
 from tibcpt.training.config import ModelConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from tibcpt.errors import InputError
+from tibcpt.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def check_tokenizer_extends(model_name_or_path: str, shard_tokenizer) -> None:
     base_vocab, shard_vocab = base.get_vocab(), shard_tokenizer.get_vocab()
     moved = [t for t, i in base_vocab.items() if shard_vocab.get(t) != i]
     if moved:
-        raise ValueError(
+        raise ConfigError(
             f"the shard tokenizer is not an extension of {model_name_or_path}'s tokenizer: "
             f"{len(moved)} base tokens missing or renumbered (e.g. {moved[:5]!r}); resizing cannot fix that"
         )
@@ -120,7 +120,7 @@ def _lora(model: PreTrainedModel, cfg: ModelConfig, resized: bool) -> torch.nn.M
     names = [n for n, _ in model.named_modules()]
     unmatched = [t for t in cfg.lora_target if not any(n == t or n.endswith("." + t) for n in names)]
     if unmatched:
-        raise ValueError(f"model.lora_target: {unmatched} match no module of {type(model).__name__}")
+        raise ConfigError(f"model.lora_target: {unmatched} match no module of {type(model).__name__}")
     to_save = cfg.lora_modules_to_save
     if to_save is None:
         to_save = list(EMBEDDING_MODULES) if resized else []

@@ -8,6 +8,8 @@ import torch
 from tibcpt.training.config import TrainConfig
 from tibcpt.training.data import samples_for_epochs
 
+from tibcpt.errors import ConfigError
+
 
 def total_steps(cfg: TrainConfig, n_train: int, world: int) -> int:
     if cfg.max_steps > 0:
@@ -21,7 +23,7 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, cuda: bool) -> tor
     o = cfg.optim
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("model.finetuning_type: no parameter is trainable")
+        raise ConfigError("model.finetuning_type: no parameter is trainable")
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": o.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
@@ -39,7 +41,7 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, cuda: bool) -> tor
 def check_precision(mixed_precision: str, cuda: bool) -> None:
     """Fail before any compute when the requested precision cannot run here."""
     if mixed_precision == "fp16" and not cuda:
-        raise ValueError("mixed_precision: fp16 needs a CUDA GPU (use bf16 or no on CPU)")
+        raise ConfigError("mixed_precision: fp16 needs a CUDA GPU (use bf16 or no on CPU)")
     if mixed_precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
         name = torch.cuda.get_device_name()
-        raise ValueError(f"mixed_precision: bf16 is not supported on {name} (pre-Ampere); use fp16")
+        raise ConfigError(f"mixed_precision: bf16 is not supported on {name} (pre-Ampere); use fp16")

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from tibcpt.training.kernels import apply_kernels, base_model
 
+from tibcpt.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 COMPILE_BACKEND = "inductor"
@@ -37,7 +39,7 @@ def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
     inner = getattr(base_model(model), "model", None)
     layers = getattr(inner, "layers", None)
     if not isinstance(layers, torch.nn.ModuleList) or len(layers) == 0:
-        raise ValueError(f"model.compile: {type(base_model(model)).__name__} has no decoder layers at .model.layers")
+        raise ConfigError(f"model.compile: {type(base_model(model)).__name__} has no decoder layers at .model.layers")
     return layers
 
 

@@ -59,7 +59,6 @@ from tibcpt.training.optim import build_optimizer, check_precision, total_steps
 from tibcpt.training.parallelize import speed_up, to_device
 
 from tibcpt.config import ConfigError, config_hash, to_dict
-from tibcpt.errors import InputError
 from tibcpt.io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ def prepare_model(model, cfg: TrainConfig, accelerator, vocab_size: int) -> Prep
     emb_names = set(embedding_parameter_names(model))
     non_emb = [p for n, p in model.named_parameters() if p.requires_grad and n not in emb_names]
     if cfg.model.train_embeddings_only_steps and not any(model.get_parameter(n).requires_grad for n in emb_names):
-        raise ValueError("model.train_embeddings_only_steps: the embeddings are frozen in this finetuning_type")
+        raise ConfigError("model.train_embeddings_only_steps: the embeddings are frozen in this finetuning_type")
     optimizer = build_optimizer(model, cfg, cuda)
     speed_up(model, cfg.model.kernels, cfg.model.compile, cfg.model.compile_cache_dir, cfg.mixed_precision == "fp16")
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -163,7 +162,7 @@ def setup(cfg: TrainConfig) -> Run:
     if resume_from is not None:
         prev = ckpt.read_trainer_state(resume_from)
         if prev.get("model_name_or_path") != cfg.model.model_name_or_path:
-            raise ValueError(
+            raise ConfigError(
                 f"resume_from_checkpoint: {resume_from} continues {prev.get('model_name_or_path')!r}, "
                 f"not model.model_name_or_path={cfg.model.model_name_or_path!r}"
             )
@@ -397,12 +396,8 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
 
 def cli(args: argparse.Namespace) -> int:
     cfg = load_train_config(args.config, args.overrides)
-    try:
-        result = train(cfg)
-    except FileNotFoundError as e:  # a missing shard folder, checkpoint or file: one line, no traceback
-        raise InputError(str(e)) from e
-    except ValueError as e:  # config-level problems found before compute: a clean CLI error, no traceback
-        raise ConfigError(str(e)) from e
+    # User errors raise ConfigError/InputError (one line at the CLI); anything else keeps its traceback.
+    result = train(cfg)
     if os.environ.get("RANK", "0") != "0":  # accelerate launch: one summary, from rank 0
         return 0
     for name, res in result["eval"].items():

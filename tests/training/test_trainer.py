@@ -18,6 +18,7 @@ from tibcpt.training.optim import check_precision
 from tibcpt.training.train import train
 
 from tibcpt.config import ConfigError
+from tibcpt.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "train" / "tiny-cpu.yaml"
@@ -138,7 +139,7 @@ def test_lora_target_matching_nothing_is_an_error(assets):
 
     model = AutoModelForCausalLM.from_pretrained(assets["model"])
     cfg = ModelConfig(str(assets["model"]), finetuning_type="lora", lora_target=["q_proj", "c_attn"])
-    with pytest.raises(ValueError, match="c_attn"):
+    with pytest.raises(ConfigError, match="c_attn"):
         apply_finetuning(model, cfg, resized=False)
 
 
@@ -183,14 +184,14 @@ def test_eval_batches_keep_ranks_in_step(assets):
 
 def test_clear_errors_before_compute(assets, tmp_path):
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="fp16 needs a CUDA GPU"):
+        with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
             check_precision("fp16", cuda=False)
     check_precision("bf16", cuda=False)  # CPU autocast supports bf16
-    with pytest.raises(FileNotFoundError, match="manifest.json"):
+    with pytest.raises(InputError, match="manifest.json"):  # one line at the CLI
         train(tiny_cfg(assets, tmp_path / "o", f"data.shards={tmp_path / 'missing'}"))
     (tmp_path / "o2" / "checkpoints" / "step-0000005").mkdir(parents=True)
     (tmp_path / "o2" / "checkpoints" / "step-0000005" / "trainer_state.json").write_text("{}")
-    with pytest.raises(ValueError, match="already has checkpoints"):
+    with pytest.raises(ConfigError, match="already has checkpoints"):
         train(tiny_cfg(assets, tmp_path / "o2"))
 
 
