@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 
 import torch
+
+from tibcpt.bytelevel import byte_decoder
 
 LETTERS = set(range(0x0F40, 0x0F6D)) | set(range(0x0F88, 0x0F8D))
 MARKS = (
@@ -33,27 +34,13 @@ MARKS = (
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 
-@lru_cache(maxsize=1)
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's bytes_to_unicode, inverted: byte-level BPE piece characters -> bytes."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
-
-
 def token_bytes(tokenizer) -> list[bytes]:
     """The UTF-8 bytes each token id stands for (special tokens: b"")."""
     spec = json.loads(tokenizer.backend_tokenizer.to_str())
     decoder = spec.get("decoder") or {}
     kinds = {decoder.get("type")} | {d.get("type") for d in decoder.get("decoders") or []}
     byte_level = "ByteLevel" in kinds
-    dec = _byte_decoder()
+    dec = byte_decoder()
     added = {i: t for i, t in tokenizer.added_tokens_decoder.items()}
     out = []
     for i, piece in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))):

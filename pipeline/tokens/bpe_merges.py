@@ -27,11 +27,11 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+from tibcpt.bytelevel import byte_decoder
 from tibcpt.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -43,21 +43,6 @@ TIB_RUN_RE = re.compile(TIB_RUN)
 GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 TIB_BYTES_RE = re.compile(rb"\xe0[\xbc-\xbf]")  # UTF-8 prefix of U+0F00..U+0FFF
 PUA0 = 0xF0000  # Supplementary Private Use Area-A: one character per atom for the trainer
-
-
-@cache
-def byte_decoder() -> dict[str, int]:
-    """GPT-2 `bytes_to_unicode` inverted (byte-level char -> byte); hand-rolled because it is 8 lines and
-    transformers moves it between versions."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
 
 
 def token_bytes(token: str) -> bytes:

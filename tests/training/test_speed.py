@@ -14,6 +14,7 @@ import torch
 from conftest import make_tiny_model
 from tibcpt.training.kernels import ALL_KERNELS, apply_kernels, kernel_set, liger_unavailable
 from tibcpt.training.parallelize import TrainingCompiled, compile_layers, decoder_layers, speed_up, to_device
+from tiny import tiny_cfg
 
 
 def tiny(tmp_path, layers: int = 3, tie: bool = True):
@@ -145,23 +146,10 @@ def test_no_decoder_layers_is_a_clear_error():
 def run_tiny(assets, out, *extra) -> tuple[list[float], dict]:
     """A tiny-cpu.yaml training run; (train losses per step, eval.json)."""
     import json
-    from pathlib import Path
 
-    from tibcpt.training.config import load_train_config
     from tibcpt.training.train import train
 
-    base = [
-        f"model.model_name_or_path={assets['model']}",
-        f"data.shards={assets['tibetan']}",
-        f"output_dir={out}",
-        "data.eval_max_sequences=16",
-        "tensorboard=false",
-        "max_steps=6",
-        "logging_steps=1",
-        "eval_steps=0",
-        "save_steps=3",
-    ]
-    train(load_train_config(Path(__file__).resolve().parents[2] / "configs/train/tiny-cpu.yaml", base + list(extra)))
+    train(tiny_cfg(assets, out, "max_steps=6", "logging_steps=1", "eval_steps=0", "save_steps=3", *extra))
     recs = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     return [r["loss"] for r in recs if r["kind"] == "train"], json.loads((out / "eval.json").read_text())
 

@@ -16,24 +16,12 @@ from tibcpt.training.evaluate import bits_per_byte, evaluate
 from tibcpt.training.model import apply_finetuning, check_tokenizer_extends, resize_embeddings_mean
 from tibcpt.training.optim import check_precision
 from tibcpt.training.train import train
+from tiny import TINY, tiny_cfg
 
 from tibcpt.config import ConfigError
 from tibcpt.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "configs" / "train" / "tiny-cpu.yaml"
-
-
-def tiny_cfg(assets, out: Path, *overrides: str) -> TrainConfig:
-    base = [
-        f"model.model_name_or_path={assets['model']}",
-        f"data.shards={assets['tibetan']}",
-        f"output_dir={out}",
-        "data.eval_max_sequences=16",
-        "tensorboard=false",
-        "gradient_accumulation_steps=1",
-    ]
-    return load_train_config(TINY, base + list(overrides))
 
 
 def load_weights(folder: Path) -> dict[str, torch.Tensor]:
