@@ -1,4 +1,4 @@
-"""Benchmark the per-document text path on the real sample: normalize -> segment -> filter, one core.
+"""Benchmark the per-document text path on the real sample: normalize -> clean -> segment -> filter, one core.
 
 Reads every *.txt under ../shared/corpus (or --corpus), one document per file; files longer than
 --chunk-chars are split at blank lines (or lines, or shads when a file has no line breaks) into
@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from tibcpt.pipeline.document import Document, Rejection, StageStats  # noqa: E402
 from tibcpt.pipeline.sources.registry import load_sources  # noqa: E402
+from tibcpt.pipeline.text.clean import CleanConfig, Cleaner  # noqa: E402
 from tibcpt.pipeline.text.filters import FilterConfig, QualityFilter  # noqa: E402
 from tibcpt.pipeline.text.normalize import NormalizeConfig, Normalizer  # noqa: E402
 from tibcpt.pipeline.text.segment import SegmentConfig, Segmenter  # noqa: E402
@@ -97,7 +98,13 @@ def load_docs(corpus: Path, target: int) -> list[Document]:
 
 def run(docs: list[Document]) -> tuple[dict[str, StageStats], dict[str, float], list[Rejection], list[Document]]:
     """The runner's text path after extract, one stage after another; returns per-stage seconds."""
-    stages = [Normalizer(NormalizeConfig()), Segmenter(SegmentConfig()), QualityFilter(FilterConfig())]
+    # The runner's order (pipeline/corpus/runner.py): normalize -> clean -> segment -> filter.
+    stages = [
+        Normalizer(NormalizeConfig()),
+        Cleaner(CleanConfig()),
+        Segmenter(SegmentConfig()),
+        QualityFilter(FilterConfig()),
+    ]
     stats = {s.name: StageStats() for s in stages}
     seconds: dict[str, float] = {}
     rejects: list[Rejection] = []
@@ -157,7 +164,7 @@ def main() -> int:
         }
 
     result = {
-        "bench": "text_path (normalize -> segment -> filter, one process)",
+        "bench": "text_path (normalize -> clean -> segment -> filter, one process)",
         "corpus": str(args.corpus),
         "documents": len(docs),
         "chunk_chars": args.chunk_chars,
