@@ -111,3 +111,13 @@ def test_modules_stay_readable():
         if (n := len(f.read_text(encoding="utf-8").splitlines())) > 450
     }
     assert too_long == {}
+
+
+def test_every_package_is_installed():
+    """pyproject lists packages explicitly (package-dir mapping): a new subpackage must be listed too,
+    or `pip install .` ships a tibcpt without it."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    on_disk = {_module_name(f) for root in ROOTS for f in (REPO / root).rglob("__init__.py")}
+    assert on_disk == listed
