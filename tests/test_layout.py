@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 # Source folder -> installed package name (pyproject's package-dir mapping).
 ROOTS = {"pipeline": "tibcpt.pipeline", "training": "tibcpt.training", "tibcpt": "tibcpt"}
@@ -116,7 +118,7 @@ def test_modules_stay_readable():
 def test_every_package_is_installed():
     """pyproject lists packages explicitly (package-dir mapping): a new subpackage must be listed too,
     or `pip install .` ships a tibcpt without it."""
-    import tomllib
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
     on_disk = {_module_name(f) for root in ROOTS for f in (REPO / root).rglob("__init__.py")}
