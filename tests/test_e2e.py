@@ -61,7 +61,13 @@ def test_make_corpus_tokenizer_pack_train_generate(tmp_path: Path, shared: Path)
     assert all(len(x) == 128 for x in first.column("input_ids").to_pylist())
 
     # English replay shards (the default recipe mixes 20 % replay), packed with the same tokenizer.
-    make("replay", OUT=str(out), WORKERS="2", BASE_TOKENIZER=str(base_tok), PACK_ARGS="seq_len=128 validation_fraction=0.1")
+    make(
+        "replay",
+        OUT=str(out),
+        WORKERS="2",
+        BASE_TOKENIZER=str(base_tok),
+        PACK_ARGS="seq_len=128 validation_fraction=0.1",
+    )
     assert json.loads((out / "replay-shards/manifest.json").read_text())["splits"]["train"]["sequences"] > 10
 
     # A tiny random Llama with the *base* vocabulary: the trainer must resize it to the extension.
