@@ -144,12 +144,15 @@ class NearDedupConfig:
 class NearDedupResult:
     duplicate_of: dict[str, str]
     """Removed doc id -> kept doc id of its cluster."""
-    n_clusters: int
-    """Clusters with >= 2 members."""
     cluster_size_hist: dict[int, int]
     """Cluster size -> number of clusters of that size (sizes >= 2)."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Timing, docs/s, candidate and verified pair counts, backend used (JSON-serialisable)."""
+
+    @property
+    def n_clusters(self) -> int:
+        """Clusters with >= 2 members."""
+        return sum(self.cluster_size_hist.values())
 
 
 # --- shingles and signatures (pure; run inside worker processes) -------------------------------
@@ -350,7 +353,7 @@ def near_dedup(
     stats["signature_docs_per_s"] = round(n / t_sig, 1) if t_sig > 0 else None
     stats["docs_without_shingles"] = int((sizes == 0).sum())
     if n == 0:
-        return NearDedupResult({}, 0, {}, stats)
+        return NearDedupResult({}, {}, stats)
     sig = np.memmap(sig_path, dtype=np.uint32, mode="r", shape=(n, cfg.num_perm))
     offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
     shingles = None
@@ -399,4 +402,4 @@ def near_dedup(
     stats["config"] = asdict(cfg)
     del sig, shingles
     log.info("near-dedup: %d docs, %d clusters, %d removed (%s)", n, len(clusters), len(duplicate_of), backend)
-    return NearDedupResult(duplicate_of, len(clusters), dict(sorted(hist.items())), stats)
+    return NearDedupResult(duplicate_of, dict(sorted(hist.items())), stats)
