@@ -51,7 +51,7 @@ def measures(x: Item, cfg: FilterConfig = BASE) -> dict[str, object]:
     top = [top_ngram_chars(m.ngrams, cfg.word_ngram_syllables(cfg.TOP_NGRAM_MIN_N + i)) / total for i in range(3)]
     dup = [dup_ngram_chars(m.ngrams, cfg.word_ngram_syllables(cfg.DUP_NGRAM_MIN_N + i)) / total for i in range(6)]
     return {
-        "max_dup_line_frac": dup_line_frac(x.text),
+        "max_dup_line_frac": dup_line_frac(m.lines),
         "top_ngram_fracs": top,
         "dup_ngram_fracs": dup,
         "max_invalid_syllable_share": invalid_syllable_share(m.syls),

@@ -270,7 +270,7 @@ def rule_newline_ratio(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
 def rule_line_punct(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
     if cfg.min_line_punct_frac is None:
         return None
-    frac = line_punct_frac(m.text)
+    frac = line_punct_frac(m.lines)
     if frac < cfg.min_line_punct_frac:
         return Drop("line_punct", f"line_punct_frac={frac:.3f} < {cfg.min_line_punct_frac}")
     return None
@@ -289,7 +289,7 @@ def rule_short_unterminated_lines(m: DocMeasures, cfg: FilterConfig) -> Drop | N
 def rule_dup_lines(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
     if cfg.max_dup_line_frac is None:
         return None
-    frac = dup_line_frac(m.text)
+    frac = dup_line_frac(m.lines)
     if frac > cfg.max_dup_line_frac:
         return Drop("dup_line_frac", f"dup_line_frac={frac:.3f} > {cfg.max_dup_line_frac}")
     return None

@@ -68,10 +68,10 @@ def lines(text: str) -> list[str]:
     return [ln for ln in (x.strip() for x in text.split("\n")) if ln]
 
 
-def line_punct_frac(text: str) -> float:
+def line_punct_frac(text: str | list[str]) -> float:
     """Share of non-empty lines that end a sentence: shad family, ASCII/CJK stops, or a final
-    ཀ/ག/ཤ syllable whose shad is implied (NORMALIZATION.md rule 8)."""
-    lns = lines(text)
+    ཀ/ག/ཤ syllable whose shad is implied (NORMALIZATION.md rule 8). Takes the text or its `lines`."""
+    lns = lines(text) if isinstance(text, str) else text
     return sum(1 for ln in lns if _SHAD_END.search(ln)) / len(lns) if lns else 0.0
 
 
@@ -84,9 +84,9 @@ def short_unterminated_line_frac(lns: list[str], max_syllables: int) -> tuple[fl
     return (n / len(tib) if tib else 0.0), len(tib)
 
 
-def dup_line_frac(text: str) -> float:
-    """Gopher: fraction of non-empty lines that are exact repeats of an earlier line."""
-    lns = lines(text)
+def dup_line_frac(text: str | list[str]) -> float:
+    """Gopher: fraction of non-empty lines that are exact repeats of an earlier line (text or `lines`)."""
+    lns = lines(text) if isinstance(text, str) else text
     return (len(lns) - len(set(lns))) / len(lns) if lns else 0.0
 
 
