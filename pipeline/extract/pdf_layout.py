@@ -83,13 +83,7 @@ def reading_boxes(segments: list[Segment], page_width: float) -> list[Box] | Non
     return boxes
 
 
-# pdfium's own text (get_text_range) decides spaces and line breaks from glyph positions, and that
-# goes wrong for Tibetan: a vowel sign is its own glyph, drawn over its letter, so the gap from the
-# vowel's box to the next letter makes pdfium *generate* a space inside the syllable (`སློ བ`:
-# LibreOffice and WeasyPrint with Noto Serif Tibetan), and a vowel drawn left of the pen position
-# makes it generate a line break (fpdf2 + Noto: "ཡ\nི"). So we rebuild lines from the characters
-# the PDF really has (pdfium marks its own additions with FPDFText_IsGenerated), attach every
-# combining mark to the letter its box overlaps, and decide spaces and breaks ourselves.
+# Why lines are rebuilt from the PDF's own characters: see the module docstring.
 _COMBINING = frozenset(
     chr(c)
     for c in (*range(0x0F71, 0x0F85), 0x0F86, 0x0F87, *range(0x0F8D, 0x0FBD), 0x0F35, 0x0F37, 0x0F39, 0x0F3E, 0x0F3F)
