@@ -31,8 +31,8 @@ from tibcpt.shards import DATA, MANIFEST, REJECTED, SHARD_GLOB, ParquetFileWrite
 
 log = logging.getLogger(__name__)
 
-REMOVED_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("stage", pa.string()),
-                            ("reason", pa.string()), ("detail", pa.string())])  # fmt: skip
+# A rejection record without its text: dedup removals, whose text the write phase takes from the parts.
+REMOVED_SCHEMA = REJECT_SCHEMA.remove(REJECT_SCHEMA.get_field_index("text"))
 
 
 def _parts(results: list[dict]) -> list[Path]:
