@@ -126,11 +126,6 @@ def _encode_item(item: tuple[list[str], list]) -> tuple[np.ndarray, np.ndarray, 
 # --- the stage -----------------------------------------------------------------------------------
 
 
-def load_weights(sources_yaml: str | Path | None) -> dict[str, float]:
-    """Source name -> weight from sources.yaml (all enabled sources); empty when not given."""
-    return source_info(sources_yaml).weights
-
-
 def _batches(files: list[Path], info: SourceInfo, cfg: PackConfig) -> Iterator[tuple[list[str], list]]:
     """(texts, [(split, source, n_bytes, doc_id)]) batches: pass k streams docs with more than k copies."""
     weights = info.weights
