@@ -117,7 +117,8 @@ def pdf_pages(
         if join_wrapped:
             text, dropped = join_pieces(pieces, vs)
         else:
-            text, dropped = "\n".join(p.text for p in pieces), sum(p.render()[1] for p in pieces)
+            rendered = [p.render() for p in pieces]
+            text, dropped = "\n".join(t for t, _ in rendered), sum(d for _, d in rendered)
         out.append(_CONTROL.sub("", text))
         if stats is not None:
             stats["spaces_dropped"] = stats.get("spaces_dropped", 0) + dropped

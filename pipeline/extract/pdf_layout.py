@@ -272,7 +272,8 @@ def _split_gaps(line: Line) -> list[Line]:
         if part[0].text != " " and prev.text != " " and part[0].left - prev.right > 2 * line.size:
             out.append(Line([], line.y, line.size))
         out[-1].parts.append(part)
-    return [ln for ln in out if ln.text]
+    # (`ln.text` is empty iff every character is whitespace: checked without rendering the line)
+    return [ln for ln in out if any(not c.text.isspace() for p in ln.parts for c in p)]
 
 
 def _path_lines(obj: pdfium.PdfObject) -> list[tuple[float, float, float, float]]:
