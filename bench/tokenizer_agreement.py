@@ -56,19 +56,23 @@ def disagreement(folder: Path, sets: dict[str, list[str]]) -> dict:
     import sentencepiece as spm
     from tokenizers import Tokenizer
 
-    out = {}
-    for name, texts in sets.items():
-        _, auto = fresh_autotokenizer_ids(folder, texts)
-        if (folder / "tokenizer.model").is_file():
-            other = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model")).encode(texts)
-            reader = "sentencepiece"
-        else:
-            tk = Tokenizer.from_file(str(folder / "tokenizer.json"))
-            other, reader = [e.ids for e in tk.encode_batch(texts, add_special_tokens=False)], "tokenizers"
+    # One fresh process (and one load of each reader) per folder for all sets: each spawn imports transformers.
+    texts = [t for v in sets.values() for t in v]
+    _, auto = fresh_autotokenizer_ids(folder, texts)
+    if (folder / "tokenizer.model").is_file():
+        other = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model")).encode(texts)
+        reader = "sentencepiece"
+    else:
+        tk = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        other, reader = [e.ids for e in tk.encode_batch(texts, add_special_tokens=False)], "tokenizers"
+    out, start = {}, 0
+    for name, v in sets.items():
+        end = start + len(v)
         out[name] = {
-            "lines": len(texts),
-            f"{reader}_vs_autotokenizer_disagree": sum(a != b for a, b in zip(auto, other)),
+            "lines": len(v),
+            f"{reader}_vs_autotokenizer_disagree": sum(a != b for a, b in zip(auto[start:end], other[start:end])),
         }
+        start = end
     return out
 
 
