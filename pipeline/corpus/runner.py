@@ -72,13 +72,13 @@ class TextTask:
     def stats_path(self) -> Path:
         return self.out_dir / stats_name(self.task_index)
 
-    def done(self) -> bool:
-        if not self.stats_path.exists():
-            return False
+    def finished(self) -> dict[str, Any] | None:
+        """The stats JSON of this task if it finished under the same key, else None."""
         try:
-            return json.loads(self.stats_path.read_text())["key"] == self.key
-        except (ValueError, KeyError):
-            return False
+            result = json.loads(self.stats_path.read_text())
+            return result if result["key"] == self.key else None
+        except (FileNotFoundError, ValueError, KeyError):
+            return None
 
 
 _WORKER: dict[str, Any] = {}
@@ -254,14 +254,15 @@ def run_text_phase(
                 idx = index_of(p.name)
                 if idx is not None and idx not in wanted:
                     p.unlink()
-    todo = [t for t in tasks if not t.done()]
+    finished = [t.finished() for t in tasks]  # each stats JSON is read once: here, or after its task ran
+    todo = [t for t, r in zip(tasks, finished) if r is None]
     log.info("text phase: %d tasks (%d already done, resuming)", len(tasks), len(tasks) - len(todo))
     if todo:
         with tqdm(total=len(todo), desc="text", unit="task") as bar:
             for r in _map_tasks(todo, cfg, sources, workers, executor):
                 bar.update(1)
                 bar.set_postfix(source=r["source"], docs=r["docs"])
-    return [json.loads(t.stats_path.read_text()) | {"task": t} for t in tasks]
+    return [(r or json.loads(t.stats_path.read_text())) | {"task": t} for t, r in zip(tasks, finished)]
 
 
 # ----------------------------------------------------------------------------- CLI
