@@ -266,10 +266,11 @@ def _manifest(sources, cfg, results, removed, dedup_info, per_source, shards, n_
     surviving: Counter = Counter()
     for r in results:
         surviving[r["source"]] += r["docs"]
+    n_removed = Counter((v["source"], v["stage"]) for v in removed.values())  # one pass, not one per stage x source
     for stage, reason in (("exact_dedup", "exact_duplicate"), ("near_dedup", "near_duplicate"),
                           ("decontaminate", "contamination")):  # fmt: skip
         for src in sources:
-            n_drop = sum(1 for v in removed.values() if v["source"] == src.name and v["stage"] == stage)
+            n_drop = n_removed[src.name, stage]
             s = StageStats(docs_in=surviving[src.name], docs_out=surviving[src.name] - n_drop)
             if n_drop:
                 s.dropped[reason] = n_drop
