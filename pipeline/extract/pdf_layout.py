@@ -109,10 +109,10 @@ class Char:
     right: float
     size: float  # font size in points (1.0 when the PDF does not say)
     space_before: bool = False  # pdfium generated a space before this character (a gap it saw)
+    combining: bool = field(init=False)  # set once: build_lines asks it several times per character
 
-    @property
-    def combining(self) -> bool:
-        return self.text in _COMBINING or unicodedata.category(self.text) in ("Mn", "Mc")
+    def __post_init__(self) -> None:
+        self.combining = self.text in _COMBINING or unicodedata.category(self.text) in ("Mn", "Mc")
 
 
 @dataclass(slots=True)
