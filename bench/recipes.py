@@ -180,9 +180,10 @@ def main() -> int:
     if winner:
         # `make generate`'s command and defaults (training/generate.py), 20 samples, with and without
         # the syllable-start mask; scored here by bench/recipes_check.py with the project's syllable check.
-        from tibcpt.training.generate import GenerateConfig, generate_many, load_for_generation
+        from tibcpt.training.artifacts import load_model_folder
+        from tibcpt.training.generate import GenerateConfig, generate_many
 
-        model, tok = load_for_generation(Path(args.runs) / winner)
+        model, tok = load_model_folder(Path(args.runs) / winner)
         report["samples"] = {
             mask: generate_many(model, tok, PROMPT, GenerateConfig(num_samples=args.samples, seed=0, well_formed=wf))
             for mask, wf in (("masked", True), ("unmasked", False))

@@ -7,8 +7,8 @@ random model (issue 10: every `model.compile=true` run saved `_orig_mod.` keys a
 sampled from random weights). So: `unwrap` strips every wrapper before a save, `clean_state_dict`
 strips wrapper prefixes from a gathered state dict, and `verify_model_folder` reloads the saved
 folder in a fresh model and fails on any missing, unexpected or changed weight. `load_checked` is
-the loader `tibcpt generate` and `tibcpt eval` use: they refuse such a folder instead of sampling
-from a half-random model.
+the loader under `load_model_folder`, which `tibcpt generate` and `tibcpt eval` use: they refuse
+such a folder instead of sampling from a half-random model.
 """
 
 from __future__ import annotations
@@ -86,6 +86,17 @@ def load_checked(path: str | Path, **kwargs):
         detail = "; ".join(f"{len(v)} {k.replace('_', ' ')} (e.g. {v[:3]})" for k, v in problems.items())
         raise BrokenModelFolder(f"{path}: weights do not match the model config: {detail}")
     return model
+
+
+def load_model_folder(path: str | Path):
+    """(model, tokenizer) of a saved folder for inference (`tibcpt generate`, `tibcpt eval`): checked by
+    `load_checked`, bf16 where the GPU has it (fp32 otherwise), on the GPU when there is one, eval mode."""
+    from transformers import AutoTokenizer
+
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    model = load_checked(path, dtype=dtype).to("cuda" if cuda else "cpu").eval()
+    return model, AutoTokenizer.from_pretrained(path)
 
 
 def verify_model_folder(out: Path, saved: dict[str, torch.Tensor]) -> None:

@@ -242,18 +242,14 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
 
 
 def cli(args: argparse.Namespace) -> int:
-    from tibcpt.training.artifacts import load_checked
-    from transformers import AutoTokenizer
+    from tibcpt.training.artifacts import load_model_folder
 
     try:
         cfg = TextEvalConfig(args.window, args.stride, args.batch_size, args.max_docs)
     except ValueError as e:
         raise InputError(str(e)) from None
     sets = {name: read_documents(path) for name, path in parse_sets(args.sets).items()}
-    cuda = torch.cuda.is_available()
-    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-    model = load_checked(args.model, dtype=dtype).to("cuda" if cuda else "cpu")
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model, tokenizer = load_model_folder(args.model)
     results = {name: evaluate_documents(model, tokenizer, docs, cfg) for name, docs in sets.items()}
     for name, r in results.items():
         print(

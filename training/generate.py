@@ -2,8 +2,8 @@
 
 Sampling defaults are the seed's (max_new_tokens 500, top_k 30, top_p 0.85, temperature 0.5,
 repetition_penalty 1.0). The prompt is stripped from the output: only new tokens are decoded.
-The folder is loaded with `load_checked` (a folder whose weights do not match its config is
-refused), and sampling never starts a syllable with a vowel sign or subjoined letter
+The folder is loaded with `artifacts.load_model_folder` (a folder whose weights do not match its
+config is refused), and sampling never starts a syllable with a vowel sign or subjoined letter
 (training/wellformed.py; `--allow-ill-formed` turns that off).
 """
 
@@ -13,7 +13,6 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -56,18 +55,6 @@ class GenerateConfig:
             raise ValueError("repetition_penalty: must be > 0")
         if self.num_samples < 1:
             raise ValueError("num_samples: must be >= 1")
-
-
-def load_for_generation(model_dir: str | Path):
-    from tibcpt.training.artifacts import load_checked
-    from transformers import AutoTokenizer
-
-    path = Path(model_dir)
-    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    model = load_checked(path, dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-    return model, tokenizer
 
 
 @torch.no_grad()
@@ -129,7 +116,9 @@ def cli(args: argparse.Namespace) -> int:
         )
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    model, tokenizer = load_for_generation(args.model)
+    from tibcpt.training.artifacts import load_model_folder
+
+    model, tokenizer = load_model_folder(args.model)
     print("\n\n".join(generate_many(model, tokenizer, args.prompt, cfg)))
     return 0
 

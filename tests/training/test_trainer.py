@@ -325,9 +325,10 @@ def test_resume_gives_the_same_batches_and_losses(assets, tmp_path):
 
 
 def test_generate_strips_prompt(assets, tmp_path):
-    from tibcpt.training.generate import GenerateConfig, generate, load_for_generation
+    from tibcpt.training.artifacts import load_model_folder
+    from tibcpt.training.generate import GenerateConfig, generate
 
-    model, tok = load_for_generation(assets["model"])
+    model, tok = load_model_folder(assets["model"])
     prompt = "བོད་ཀྱི་"
     text = generate(model, tok, prompt, GenerateConfig(max_new_tokens=12, seed=0))
     n_prompt = len(tok(prompt)["input_ids"])
