@@ -45,12 +45,6 @@ def fresh_autotokenizer_ids(folder: Path, texts: list[str], timeout_s: int = 900
     return out["class"], out["ids"]
 
 
-def special_strings(tokenizer_json: Path) -> list[str]:
-    """Contents of the special added tokens: fast readers match them inside raw text, sentencepiece does not."""
-    spec = json.loads(tokenizer_json.read_text(encoding="utf-8"))
-    return [t["content"] for t in spec.get("added_tokens", []) if t.get("special")]
-
-
 def check_texts(heldout_docs: list[str], probes: list[str] | tuple[str, ...], max_lines: int = 3000) -> list[str]:
     """Held-out lines (the unit issue 10 measured), whole held-out documents up to 50, and the probes."""
     lines = [ln for doc in heldout_docs for ln in doc.split("\n") if ln.strip()][:max_lines]
@@ -66,11 +60,12 @@ def check_agreement(folder: Path, texts: list[str]) -> dict[str, Any]:
     """Compare the readers of `folder` on `texts`; return counts, raise RuntimeError on any difference."""
     from tokenizers import Tokenizer
 
-    specials = special_strings(folder / "tokenizer.json")
+    pack_reader = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    # Special added tokens: fast readers match them inside raw text, sentencepiece does not.
+    specials = [t.content for t in pack_reader.get_added_tokens_decoder().values() if t.special]
     texts = [t for t in texts if not any(s in t for s in specials)]
     cls, auto = fresh_autotokenizer_ids(folder, texts)
     report: dict[str, Any] = {"texts": len(texts), "autotokenizer_class": cls}
-    pack_reader = Tokenizer.from_file(str(folder / "tokenizer.json"))
     pack_reader.encode_special_tokens = True  # as tibcpt pack reads corpus text
     fast = [e.ids for e in pack_reader.encode_batch(texts, add_special_tokens=False)]
     readers = {"tokenizers (tokenizer.json, as tibcpt pack reads it)": fast}
