@@ -69,7 +69,6 @@ class ParquetFileWriter:
 
     def __init__(self, path: Path, schema: pa.Schema, compression: str | None = "zstd", **kwargs: Any) -> None:
         self.path = Path(path)
-        self.rows = 0
         self._row_group_size = kwargs.pop("row_group_size", None)
         self._cm: AbstractContextManager[Path] = atomic_path(self.path)
         tmp = self._cm.__enter__()
@@ -81,7 +80,6 @@ class ParquetFileWriter:
 
     def write(self, table: pa.Table) -> None:
         self._writer.write_table(table, row_group_size=self._row_group_size)
-        self.rows += table.num_rows
 
     def close(self) -> Path:
         self._writer.close()
@@ -113,8 +111,9 @@ def write_table(path: Path, table: pa.Table, compression: str | None = "zstd", *
 class ShardWriter:
     """Numbered shards `shard-00000.parquet`, `shard-00001.parquet`, ... in `folder`.
 
-    The caller decides where a shard ends (`close_shard()`): corpus shards end at a text size, token
-    shards at a number of sequences. Each shard appears under its real name only once complete.
+    The caller decides where a shard ends (`close_shard()`; corpus shards end at a text size). Each
+    shard appears under its real name only once complete; one left open by a crash stays a temp file
+    (`tibcpt.io.sweep_temp_files` removes it on the next run).
     """
 
     def __init__(self, folder: Path, schema: pa.Schema, compression: str | None = "zstd", **kwargs: Any) -> None:
@@ -122,15 +121,6 @@ class ShardWriter:
         self.schema, self.compression, self.kwargs = schema, compression, kwargs
         self.paths: list[Path] = []
         self._cur: ParquetFileWriter | None = None
-
-    @property
-    def open(self) -> bool:
-        return self._cur is not None
-
-    @property
-    def rows(self) -> int:
-        """Rows written to the shard now open."""
-        return self._cur.rows if self._cur else 0
 
     def write(self, table: pa.Table) -> None:
         if self._cur is None:
@@ -145,12 +135,3 @@ class ShardWriter:
         self._cur = None
         self.paths.append(path)
         return path
-
-    def close(self) -> list[Path]:
-        self.close_shard()
-        return self.paths
-
-    def abort(self) -> None:
-        if self._cur is not None:
-            self._cur.abort()
-            self._cur = None
