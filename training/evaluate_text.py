@@ -201,14 +201,11 @@ class TextSets:
             }
 
 
-def evaluate_base(model, model_name_or_path: str, text_sets: TextSets, accelerator, out: Path) -> None:
-    """Bits per byte of the base model as loaded (its own vocabulary and tokenizer) on every text set:
-    the baseline that the trained model, with the extended tokenizer, is compared with on the same bytes."""
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
-    except OSError:
+def evaluate_base(model, tokenizer, model_name_or_path: str, text_sets: TextSets, accelerator, out: Path) -> None:
+    """Bits per byte of the base model as loaded, with its own `tokenizer` (None: it has none, no
+    figures), on every text set: the baseline that the trained model, with the extended tokenizer,
+    is compared with on the same bytes."""
+    if tokenizer is None:
         log.warning("%s has no tokenizer: no base-model figures for data.eval_sets", model_name_or_path)
         return
     results = text_sets.evaluate(model.to(accelerator.device), tokenizer, accelerator)

@@ -1,8 +1,8 @@
 """Load the model, match it to the shard tokenizer, then choose what trains (full / freeze / LoRA).
 
 Each step is one function, applied in order by `train.py` (torchtitan style: the model code is
-never edited, only configured): `load_model` → `check_tokenizer_extends` → `resize_embeddings_mean`
-→ `apply_finetuning`.
+never edited, only configured): `load_model` → `load_base_tokenizer` + `check_tokenizer_extends`
+→ `resize_embeddings_mean` → `apply_finetuning`.
 """
 
 from __future__ import annotations
@@ -52,18 +52,28 @@ def load_model(cfg: ModelConfig) -> PreTrainedModel:
     return AutoModelForCausalLM.from_pretrained(cfg.model_name_or_path, **kwargs)
 
 
-def check_tokenizer_extends(model_name_or_path: str, shard_tokenizer) -> None:
-    """Raise ValueError unless the shard tokenizer keeps every base token at the same id.
+def load_base_tokenizer(model_name_or_path: str):
+    """The base model's own tokenizer, or None when it has none; loaded once per run for
+    `check_tokenizer_extends` and the base-model figures on `data.eval_sets`."""
+    path = Path(model_name_or_path)
+    if path.exists() and not (path / "tokenizer_config.json").is_file() and not (path / "tokenizer.json").is_file():
+        return None  # a local folder without tokenizer files (transformers would raise ValueError)
+    try:
+        return AutoTokenizer.from_pretrained(model_name_or_path)
+    except OSError:  # a cached hub model without tokenizer files
+        return None
+
+
+def check_tokenizer_extends(base_tokenizer, shard_tokenizer, model_name_or_path: str) -> None:
+    """Raise ConfigError unless the shard tokenizer keeps every base token at the same id.
 
     Resizing can only append rows: a tokenizer that renumbers existing tokens would pair them with
-    the wrong embeddings, which no resize can fix. The base tokenizer is compared when the model
-    folder has one; otherwise only the size check applies.
+    the wrong embeddings, which no resize can fix. Without a base tokenizer (None) only the size
+    check applies.
     """
-    path = Path(model_name_or_path)
-    if not (path / "tokenizer_config.json").is_file() and not (path / "tokenizer.json").is_file():
+    if base_tokenizer is None:
         return
-    base = AutoTokenizer.from_pretrained(path)
-    base_vocab, shard_vocab = base.get_vocab(), shard_tokenizer.get_vocab()
+    base_vocab, shard_vocab = base_tokenizer.get_vocab(), shard_tokenizer.get_vocab()
     moved = [t for t, i in base_vocab.items() if shard_vocab.get(t) != i]
     if moved:
         raise ConfigError(

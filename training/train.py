@@ -52,6 +52,7 @@ from tibcpt.training.model import (
     check_model_source,
     check_tokenizer_extends,
     embedding_parameter_names,
+    load_base_tokenizer,
     load_model,
     resize_embeddings_mean,
 )
@@ -171,7 +172,8 @@ def setup(cfg: TrainConfig) -> Run:
         cfg.data.eval_sets, train_split.seq_len, cfg.per_device_eval_batch_size, cfg.data.eval_sets_max_docs
     )
     tokenizer = AutoTokenizer.from_pretrained(folders["tibetan"].tokenizer_path)
-    check_tokenizer_extends(cfg.model.model_name_or_path, tokenizer)
+    base_tokenizer = load_base_tokenizer(cfg.model.model_name_or_path)
+    check_tokenizer_extends(base_tokenizer, tokenizer, cfg.model.model_name_or_path)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
 
@@ -186,7 +188,7 @@ def setup(cfg: TrainConfig) -> Run:
         n_params, mcfg.num_hidden_layers, mcfg.num_attention_heads, head_dim, train_split.seq_len
     )
     if text_sets and cfg.eval_at_start and resume_from is None:
-        evaluate_base(model, cfg.model.model_name_or_path, text_sets, accelerator, out)
+        evaluate_base(model, base_tokenizer, cfg.model.model_name_or_path, text_sets, accelerator, out)
     prepared = prepare_model(model, cfg, accelerator, max(len(tokenizer), folders["tibetan"].vocab_size))
     max_steps = total_steps(cfg, train_split.n_sequences, accelerator.num_processes)
     warmup = cfg.optim.warmup_steps or math.ceil(cfg.optim.warmup_ratio * max_steps)

@@ -13,7 +13,12 @@ from safetensors.torch import load_file
 from tibcpt.training.config import ModelConfig, TrainConfig, load_train_config
 from tibcpt.training.data import ShardFolder, iter_eval_batches, iter_mixed, iter_sequences, n_replay, read_row_group
 from tibcpt.training.evaluate import bits_per_byte, evaluate
-from tibcpt.training.model import apply_finetuning, check_tokenizer_extends, resize_embeddings_mean
+from tibcpt.training.model import (
+    apply_finetuning,
+    check_tokenizer_extends,
+    load_base_tokenizer,
+    resize_embeddings_mean,
+)
 from tibcpt.training.optim import check_precision
 from tibcpt.training.train import train
 from tiny import TINY, tiny_cfg
@@ -93,7 +98,8 @@ def test_tokenizer_that_renumbers_base_tokens_is_refused(assets):
     from transformers import AutoTokenizer
 
     ext = AutoTokenizer.from_pretrained(assets["tibetan"] / "tokenizer")
-    check_tokenizer_extends(str(assets["model"]), ext)  # a true extension passes
+    base = load_base_tokenizer(str(assets["model"]))
+    check_tokenizer_extends(base, ext, str(assets["model"]))  # a true extension passes
     other = AutoTokenizer.from_pretrained(assets["root"] / "base-tokenizer")
     other.add_special_tokens({"additional_special_tokens": ["<x>"]})
     vocab = other.backend_tokenizer.to_str()
@@ -106,7 +112,7 @@ def test_tokenizer_that_renumbers_base_tokens_is_refused(assets):
 
     swapped = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(data)))
     with pytest.raises(ValueError, match="not an extension"):
-        check_tokenizer_extends(str(assets["model"]), swapped)
+        check_tokenizer_extends(base, swapped, str(assets["model"]))
 
 
 def test_freeze_marks_only_last_layers_trainable(assets):
