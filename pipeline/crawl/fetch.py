@@ -202,9 +202,8 @@ def fetch_once(
                 if time.monotonic() - t0 > total_timeout:
                     truncated = "time"
                     break
-    except (requests.exceptions.RequestException, OSError, Exception) as e:  # urllib3 read errors
+    except Exception as e:  # OSError, requests errors and urllib3.exceptions.HTTPError (not an OSError)
         kind = "timeout" if "timed out" in str(e).lower() else "connection"
-        r.close()
         raise FetchError(kind, str(e)) from e
     finally:
         r.close()
