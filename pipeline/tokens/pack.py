@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tibcpt.pipeline.tokens.heldout import SourceInfo, is_heldout, source_info
 from tibcpt.pipeline.tokens.packing import Packer, copies, sequences_table
-from tibcpt.pipeline.tokens.separators import document_separators
+from tibcpt.pipeline.tokens.separators import config_token, document_separators
 from tibcpt.pipeline.tokens.tokenizer import corpus_files, files_sha256, iter_docs
 from tqdm import tqdm
 
@@ -162,10 +162,7 @@ def _tokenizer_info(folder: Path, tok) -> tuple[int | None, int]:
     Read with `tokenizers` and tokenizer_config.json rather than `AutoTokenizer`: importing
     transformers (and torch) costs more than tokenizing a small corpus.
     """
-    conf_path = folder / "tokenizer_config.json"
-    conf = json.loads(conf_path.read_text(encoding="utf-8")) if conf_path.is_file() else {}
-    eos = conf.get("eos_token")
-    eos = eos.get("content") if isinstance(eos, dict) else eos
+    eos = config_token(folder, "eos_token")
     eos_id = tok.token_to_id(eos) if eos else None
     return eos_id, tok.get_vocab_size(with_added_tokens=True)
 

@@ -41,7 +41,8 @@ class Separators:
         return asdict(self)
 
 
-def _config_token(folder: Path, key: str) -> str | None:
+def config_token(folder: Path, key: str) -> str | None:
+    """The token string tokenizer_config.json names under `key` (e.g. "eos_token"), or None."""
     conf_path = folder / "tokenizer_config.json"
     conf = json.loads(conf_path.read_text(encoding="utf-8")) if conf_path.is_file() else {}
     tok = conf.get(key)
@@ -60,7 +61,7 @@ def _spm_bos(model_file: Path) -> str | None:
 def family_tokens(folder: Path, vocab: dict[str, int]) -> tuple[str, str | None, str | None, str]:
     """(family, bos string or None, eos string or None, rule) for the tokenizer folder `folder`."""
     if (folder / "tokenizer.model").is_file():
-        bos = _spm_bos(folder / "tokenizer.model") or _config_token(folder, "bos_token")
+        bos = _spm_bos(folder / "tokenizer.model") or config_token(folder, "bos_token")
         return ("llama2-sentencepiece", bos, None,
                 "Llama-2: BOS before each document, no EOS (llama Tokenizer.encode(bos=True, eos=False))")  # fmt: skip
     if LLAMA3_BOS in vocab and LLAMA3_EOS in vocab:
@@ -71,7 +72,7 @@ def family_tokens(folder: Path, vocab: dict[str, int]) -> tuple[str, str | None,
     return (
         "fallback",
         None,
-        _config_token(folder, "eos_token"),
+        config_token(folder, "eos_token"),
         "fallback: the tokenizer's eos_token after each document",
     )
 
