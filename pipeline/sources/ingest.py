@@ -32,14 +32,13 @@ from tibcpt.pipeline.document import RawDoc, Rejection
 from tibcpt.pipeline.extract.extractor import ExtractConfig, ExtractError, decode_bytes
 from tibcpt.pipeline.sources.markdown import SUFFIXES as MARKDOWN_SUFFIXES
 from tibcpt.pipeline.sources.markdown import is_repository_doc, markdown_doc
-from tibcpt.pipeline.sources.records import FilePart, jsonl_parts, jsonl_rows, parquet_rows, records
+from tibcpt.pipeline.sources.records import FilePart, jsonl_parts, jsonl_rows, parquet_rows, records, reject
 from tibcpt.pipeline.sources.registry import SourceConfig, register_kind
 
 from tibcpt.config import ConfigError
 
 log = logging.getLogger(__name__)
 
-STAGE = "ingest"
 EXTENSIONS = (".txt", ".html", ".htm", ".pdf", ".jsonl", ".parquet", *MARKDOWN_SUFFIXES)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -248,10 +247,6 @@ def list_files(source: SourceConfig) -> list[str]:
 # ------------------------------------------------------------------------------------------ reading
 
 
-def _reject(doc_id: str, source: SourceConfig, reason: str, detail: str, meta: dict[str, Any]) -> Rejection:
-    return Rejection(doc_id, source.name, STAGE, reason, detail[:1000], "", dict(meta))
-
-
 def _refusal(path: Path, source: SourceConfig, base: Path) -> tuple[str, str] | None:
     """(reason, detail) when a listed file is not read: each listed file is read or rejected."""
     opts: LocalOptions = source.options
@@ -295,7 +290,7 @@ def read_file(source: SourceConfig, item: str | FilePart, etext: bool) -> Iterat
     try:
         refused = _refusal(path, source, base)
         if refused:
-            yield _reject(doc_id, source, *refused, meta)
+            yield reject(doc_id, source, *refused, meta)
             return
         if suffix == ".parquet":
             yield from records(parquet_rows(path, opts), doc_id, source, meta)
@@ -305,14 +300,14 @@ def read_file(source: SourceConfig, item: str | FilePart, etext: bool) -> Iterat
             return
         data = path.read_bytes()
     except Exception as e:  # noqa: BLE001 - OSError, ArrowInvalid...: the file is unreadable
-        yield _reject(doc_id, source, "unreadable", repr(e), meta)
+        yield reject(doc_id, source, "unreadable", repr(e), meta)
         return
     if suffix in (".html", ".htm"):
         yield RawDoc(doc_id, source.name, data, "html", meta)
     elif suffix == ".pdf":
         yield RawDoc(doc_id, source.name, data, "pdf", meta)
     elif suffix in MARKDOWN_SUFFIXES and not opts.include and is_repository_doc(path.name):
-        yield _reject(doc_id, source, "unsupported_format", "repository documentation, not corpus text", meta)
+        yield reject(doc_id, source, "unsupported_format", "repository documentation, not corpus text", meta)
     elif suffix in MARKDOWN_SUFFIXES:
         yield markdown_doc(data, doc_id, source.name, meta, opts.encoding)
     elif opts.split == "file" and not etext and len(data) <= opts.max_doc_chars:  # bytes >= characters
@@ -331,7 +326,7 @@ def _split_text(
     try:
         dec = decode_bytes(data, ExtractConfig(), opts.encoding)
     except ExtractError as e:
-        yield _reject(doc_id, source, e.reason, e.detail, meta)
+        yield reject(doc_id, source, e.reason, e.detail, meta)
         return
     text = dec.text.replace("\r\n", "\n")
     if opts.split == "file" and not etext and len(text) <= opts.max_doc_chars:

@@ -76,14 +76,14 @@ def records(
     seen: set[str] = set()
     for n, rec in rows:
         if isinstance(rec, Exception):
-            yield _reject(f"{doc_id}#{n}", source, "bad_json", repr(rec), meta)
+            yield reject(f"{doc_id}#{n}", source, "bad_json", repr(rec), meta)
             continue
         rid = rec.get(opts.id_field) if isinstance(rec, dict) else None
         key = str(rid) if not numbered and rid not in (None, "") and str(rid) not in seen else str(n)
         seen.add(key)
         if not isinstance(rec, dict) or not isinstance(rec.get(opts.text_field), str):
             got = type(rec.get(opts.text_field)).__name__ if isinstance(rec, dict) else type(rec).__name__
-            yield _reject(f"{doc_id}#{key}", source, "no_text_field", f"field {opts.text_field!r}: {got}", meta)
+            yield reject(f"{doc_id}#{key}", source, "no_text_field", f"field {opts.text_field!r}: {got}", meta)
             continue
         rmeta = {**meta, "record": n}
         if rid not in (None, ""):
@@ -131,5 +131,6 @@ def parquet_rows(path: Path, opts: Any) -> Iterator[tuple[int, Any]]:
             n += 1
 
 
-def _reject(doc_id: str, source: SourceConfig, reason: str, detail: str, meta: dict[str, Any]) -> Rejection:
+def reject(doc_id: str, source: SourceConfig, reason: str, detail: str, meta: dict[str, Any]) -> Rejection:
+    """An ingest rejection of unreadable input (no text to keep); ingest.py's files use it too."""
     return Rejection(doc_id, source.name, STAGE, reason, detail[:1000], "", dict(meta))
