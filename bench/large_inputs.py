@@ -27,11 +27,12 @@ RESULTS = REPO / "bench" / "results" / "large_inputs.json"
 def make_input(folder: Path, copies: int = 3) -> Path:
     books = sorted((SHARED / "classical/derge-kangyur").glob("vol*.txt"))
     books += sorted((SHARED / "classical/classical-tibetan-corpus").glob("*.txt"))
+    texts = [b.read_text(encoding="utf-8").lstrip("\ufeff") for b in books]  # read once, written `copies` times
     out = folder / "collection.txt"
     with open(out, "w", encoding="utf-8") as f:
         for i in range(copies):
-            for b in books:
-                f.write(b.read_text(encoding="utf-8").lstrip("\ufeff"))
+            for t in texts:
+                f.write(t)
                 f.write(f"\n{i}\n")
     return out
 
