@@ -92,6 +92,7 @@ class WellFormedTibetan:
             if b[0] == 0xBE or (len(b) >= 2 and b[0] == 0xBD and 0xB1 <= b[1] <= 0xBF):
                 after_e0[i] = True
         self.masks = {b"": starts_mark, b"\xe0\xbd": after_e0bd, b"\xe0": after_e0}
+        self.device = starts_mark.device
 
     def tail(self, ids: list[int]) -> bytes:
         """The last few bytes of the text of `ids` (enough for one character and its predecessor)."""
@@ -103,11 +104,14 @@ class WellFormedTibetan:
         return out
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.device != self.device:  # once, not a host-to-GPU copy of a vocabulary mask per token
+            self.masks = {k: v.to(scores.device) for k, v in self.masks.items()}
+            self.device = scores.device
         for row, ids in enumerate(input_ids.tolist()):
             complete, pending = _split_pending(self.tail(ids))
             last = complete.decode("utf-8", errors="ignore")[-1:] or None
             mask = self.masks.get(pending)
             if mask is not None and not in_stack(last):
-                m = mask[: scores.shape[1]].to(scores.device)
+                m = mask[: scores.shape[1]]
                 scores[row, : m.shape[0]] = scores[row, : m.shape[0]].masked_fill(m, float("-inf"))
         return scores
