@@ -271,7 +271,7 @@ def pack(
             "bos_token_id": sep.bos_token_id,
             "document_separator": sep.to_dict(),
             "vocab_size": vocab_size,
-            "tokenizer": {"path": "tokenizer", "sha256": files_sha256(sorted((stage / "tokenizer").iterdir()))},
+            "tokenizer": {"path": "tokenizer", "sha256": key["tokenizer"]},  # the copy's files are the source's
             "splits": stats,
             "validation_doc_ids": sorted(held_ids["validation"]),
             "eval_only_sources": sorted(info.eval_only),
