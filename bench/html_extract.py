@@ -22,7 +22,7 @@ from pathlib import Path
 
 import trafilatura
 from tibcpt.pipeline.document import Document, RawDoc, StageStats
-from tibcpt.pipeline.extract.extractor import ExtractConfig, clean_text, extract
+from tibcpt.pipeline.extract.extractor import ExtractConfig, extract, trafilatura_text
 from tibcpt.pipeline.extract.listing import ListingConfig, judge
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,10 +101,7 @@ def old_rule(html: str) -> tuple[str, str | None]:
     is over 0.5 with >= 8 links (or no text and >= 8 links)."""
     import lxml.html
 
-    doc = trafilatura.bare_extraction(
-        html, include_comments=False, include_tables=True, favor_precision=True, with_metadata=True
-    )
-    text = clean_text(doc.as_dict().get("text") or "").strip() if doc else ""
+    text, _ = trafilatura_text(html, ExtractConfig())
     n_links = sum(1 for _ in lxml.html.fromstring(html).iter("a"))
     if n_links >= 8 and (not text or page_link_share(html) > 0.5):
         return "", "index_page"
@@ -116,10 +113,7 @@ def sweep(pages) -> list[dict]:
     (own, teaser) measurements."""
     feats = []
     for pg in pages:
-        doc = trafilatura.bare_extraction(
-            pg.html, include_comments=False, include_tables=True, favor_precision=True, with_metadata=True
-        )
-        v = judge(pg.html, clean_text(doc.as_dict().get("text") or "") if doc else "", ListingConfig())
+        v = judge(pg.html, trafilatura_text(pg.html, ExtractConfig())[0], ListingConfig())
         teaser = max(v.teaser_chars, v.excerpt_chars)
         feats.append((pg, v.own_chars, teaser, bool(v.n_teasers or v.teaser_chars), f1(v.text, pg.gold)))
     out = []
@@ -166,11 +160,8 @@ def evaluate(name: str, pages, show: int) -> dict:
         per = res["ours"]["_per"]
         for pg, text, reason, f in [x for x in per if x[1]][:show] + [x for x in per if not x[1]][:show]:
             if not text:  # a rejected page: what trafilatura would have given, and why it is a listing
-                doc = trafilatura.bare_extraction(
-                    pg.html, include_comments=False, favor_precision=True, with_metadata=True
-                )
-                v = judge(pg.html, doc.as_dict().get("text") or "" if doc else "", ListingConfig())
-                text = f"[{v.detail}] would have been: " + (doc.as_dict().get("text") or "" if doc else "")
+                raw = trafilatura_text(pg.html, ExtractConfig())[0]
+                text = f"[{judge(pg.html, raw, ListingConfig()).detail}] would have been: " + raw
             print(f"\n=== {pg.name} f1={f:.3f} reason={reason}\n{text[:400]}")
     for who in ("ours", "trafilatura_plain", "old_rule"):
         per = res[who].pop("_per")
