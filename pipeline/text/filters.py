@@ -315,11 +315,13 @@ def rule_dup_ngrams(m: DocMeasures, cfg: FilterConfig) -> Drop | None:
     sizes = [cfg.word_ngram_syllables(cfg.DUP_NGRAM_MIN_N + i) for i in range(len(cfg.dup_ngram_fracs))]
     # One bound at the smallest size clears every size whose threshold it is under (bound is
     # non-increasing in n); the exact greedy scan runs only where it is not.
-    bound = dup_ngram_bound(idx, min(sizes)) if sizes else 0
+    smallest = min(sizes, default=0)
+    bound = dup_ngram_bound(idx, smallest) if sizes else 0
     for i, (thr, size) in enumerate(zip(cfg.dup_ngram_fracs, sizes)):
         if bound <= thr * total:
             continue
-        frac = dup_ngram_chars(idx, size, limit=thr * total) / total
+        # At the smallest size the bound just failed: no limit, so it is not computed again.
+        frac = dup_ngram_chars(idx, size, limit=None if size == smallest else thr * total) / total
         if frac > thr:
             n = cfg.DUP_NGRAM_MIN_N + i
             return Drop(f"dup_{n}gram", f"dup_{n}gram_frac={frac:.3f} > {thr}")
