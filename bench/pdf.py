@@ -28,18 +28,10 @@ import pypdfium2 as pdfium
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "pipeline")]
 
-from pdf_fixtures import accuracy, build_cases, generate, token_accuracy  # noqa: E402
+from pdf_fixtures import accuracy, build_cases, generate, raw_pdfium, token_accuracy  # noqa: E402
 from tibcpt.pipeline.extract.extractor import ExtractConfig, extract_pdf  # noqa: E402
 
 from tibcpt.io import write_json_atomic  # noqa: E402
-
-
-def raw_pdfium(data: bytes) -> str:
-    pdf = pdfium.PdfDocument(data)
-    try:
-        return "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
-    finally:
-        pdf.close()
 
 
 def methods() -> dict:

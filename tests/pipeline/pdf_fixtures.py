@@ -222,6 +222,17 @@ if __name__ == "__main__":
 
 
 # --------------------------------------------------------------------------------------- scoring
+def raw_pdfium(data: bytes) -> str:
+    """The baseline: PdfTextPage.get_text_range() per page, pages joined by a newline (what a user gets)."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        return "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    finally:
+        pdf.close()
+
+
 def _prep(text: str) -> str:
     """NFC, zero-width spaces dropped: ReportLab's line-break hints (not written, not shown), which
     the text layer keeps and the normalize stage removes."""

@@ -7,7 +7,7 @@ import re
 
 import pypdfium2 as pdfium
 import pytest
-from pdf_fixtures import FOOTER, accuracy, build_cases, generate
+from pdf_fixtures import FOOTER, accuracy, build_cases, generate, raw_pdfium
 from tibcpt.pipeline.extract.extractor import ExtractConfig, extract_pdf
 from tibcpt.pipeline.extract.pdf_layout import Char, Line, build_lines, join_pieces, running_lines
 
@@ -30,11 +30,6 @@ def _extract(path) -> str:
     return extract_pdf(path.read_bytes(), ExtractConfig())[0]
 
 
-def _raw(path) -> str:
-    pdf = pdfium.PdfDocument(path.read_bytes())
-    return "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
-
-
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory):
     cases = [c for c in build_cases() if c.name in SMALL]
@@ -50,7 +45,7 @@ def test_small_set_meets_target_and_beats_raw_pdfium(small_set) -> None:
     # the set is not easy: plain pypdfium2 text breaks the Noto syllables
     lo = next(p for c, p in small_set if c.name == "libreoffice-noto-prose")
     gold = next(c.gold for c, _ in small_set if c.name == "libreoffice-noto-prose")
-    assert accuracy(gold, _raw(lo))[0] < 0.8
+    assert accuracy(gold, raw_pdfium(lo.read_bytes()))[0] < 0.8
 
 
 def test_no_space_inside_syllables(small_set) -> None:
