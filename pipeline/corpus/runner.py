@@ -162,29 +162,27 @@ def plan_text_tasks(sources: list[SourceConfig], cfg: CorpusConfig, work: Path) 
             log.warning("source %s: no input items found", src.name)
         out_dir = work / "text" / src.name
         src_hash = config_hash({k: v for k, v in to_dict(src).items() if k != "base_dir"})
-        for ti, chunk in enumerate(_chunks(items, cfg.items_per_task, cfg.task_bytes)):
-            key = config_hash(stage_hash, src_hash, [str(i) for i in chunk], _fingerprints(chunk))
+        fps = _fingerprints(items)  # one stat per item serves both the task sizes and the resume keys
+        # A FilePart weighs its bytes, a file its size, an item that is not a file 0.
+        sizes = [it.size if hasattr(it, "size") else fp[0] if fp else 0 for it, fp in zip(items, fps)]
+        for ti, r in enumerate(_chunks(sizes, cfg.items_per_task, cfg.task_bytes)):
+            chunk = items[r.start : r.stop]
+            key = config_hash(stage_hash, src_hash, [str(i) for i in chunk], fps[r.start : r.stop])
             tasks.append(TextTask(si, ti, chunk, out_dir, key))
     return tasks
 
 
-def _chunks(items: list[Any], max_items: int, max_bytes: int) -> list[list[Any]]:
-    """Consecutive items grouped by count and by file size (items that are not files weigh 0)."""
-    out: list[list[Any]] = []
-    cur: list[Any] = []
-    size = 0
-    for it in items:
-        try:
-            n = it.size if hasattr(it, "size") else Path(str(it)).stat().st_size  # a FilePart: its bytes
-        except OSError:
-            n = 0
-        if cur and (len(cur) >= max_items or size + n > max_bytes):
-            out.append(cur)
-            cur, size = [], 0
-        cur.append(it)
+def _chunks(sizes: list[int], max_items: int, max_bytes: int) -> list[range]:
+    """Index ranges of consecutive items grouped by count and by size."""
+    out: list[range] = []
+    start = size = 0
+    for i, n in enumerate(sizes):
+        if i > start and (i - start >= max_items or size + n > max_bytes):
+            out.append(range(start, i))
+            start, size = i, 0
         size += n
-    if cur:
-        out.append(cur)
+    if start < len(sizes):
+        out.append(range(start, len(sizes)))
     return out
 
 
