@@ -83,13 +83,16 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         for r in range(rows):
             h = (h ^ s[:, :, r]) * np.uint64(0x100000001B3)  # FNV-1a style step over 32-bit words
-        # splitmix64 finalizer spreads the bits so `hash mod partitions` is balanced.
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return h
+        return mix64(h)  # spreads the bits so `hash mod partitions` is balanced
+
+
+def mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer over a uint64 array (callers silence numpy's overflow warnings)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
 
 
 def candidate_pairs_disk(

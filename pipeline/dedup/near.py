@@ -51,7 +51,7 @@ from tibcpt.pipeline.dedup.cluster import (  # noqa: F401  (estimate, exact, ver
     exact,
     verify,
 )
-from tibcpt.pipeline.dedup.lsh import SCHEME, candidate_pairs_disk, candidate_pairs_memory
+from tibcpt.pipeline.dedup.lsh import SCHEME, candidate_pairs_disk, candidate_pairs_memory, mix64
 from tibcpt.pipeline.text.normalize import fold_key_token, match_key, match_key_raw_tokens
 from tibcpt.pipeline.text.segment import syllables
 from tqdm import tqdm
@@ -175,15 +175,6 @@ def _syllable_hash(syl: str, seed: int) -> int:
     return xxhash.xxh64_intdigest(syl.encode(), seed)
 
 
-def _mix64(h: np.ndarray) -> np.ndarray:
-    # splitmix64 finalizer: avalanches the combined k-gram value before folding to 32 bits.
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
 @lru_cache(maxsize=1 << 18)
 def _token_hashes(tok: str, seed: int) -> tuple[int, ...]:
     """Hashes of the syllables of one raw key token, folded: one cache lookup per token replaces
@@ -212,7 +203,7 @@ def shingle_hashes(text: str, k: int = 5, seed: int = 1, normalized: bool = Fals
     with np.errstate(over="ignore"):
         for j in range(1, min(k, hs.size)):
             g = (g * np.uint64(0x100000001B3)) ^ hs[j : j + m]
-        g = _mix64(g)
+        g = mix64(g)  # avalanche the combined k-gram value before folding to 32 bits
     return np.unique((g >> np.uint64(32)).astype(np.uint32))
 
 
