@@ -372,21 +372,20 @@ def running_lines(pages: list[list[Line]], heights: list[float], zone: float = 0
             (h - ln.y) / 6
         )
 
+    # zone lines of each page, index -> key (rendering a line walks all its characters: once)
+    zoned = [{li: key(ln, h) for li, ln in enumerate(lines) if ln.y < zone * h or ln.y > (1 - zone) * h}
+             for lines, h in zip(pages, heights)]  # fmt: skip
     counts: dict[str, set[int]] = {}
-    for pi, (lines, h) in enumerate(zip(pages, heights)):
-        for ln in lines:
-            if ln.y < zone * h or ln.y > (1 - zone) * h:
-                text, band = key(ln, h)
-                for b in (band - 1, band, band + 1):  # same height within ~6 pt
-                    counts.setdefault(f"{b}|{text}", set()).add(pi)
+    for pi, keys in enumerate(zoned):
+        for text, band in keys.values():
+            for b in (band - 1, band, band + 1):  # same height within ~6 pt
+                counts.setdefault(f"{b}|{text}", set()).add(pi)
     drop: list[set[int]] = []
-    for lines, h in zip(pages, heights):
+    for lines, keys in zip(pages, zoned):
         out = set()
         extreme = {max(lines, key=lambda ln: ln.y).y, min(lines, key=lambda ln: ln.y).y} if lines else set()
-        for li, ln in enumerate(lines):
-            if not (ln.y < zone * h or ln.y > (1 - zone) * h):
-                continue
-            text, band = key(ln, h)
+        for li, (text, band) in keys.items():
+            ln = lines[li]
             repeated = len(pages) >= 2 and len(counts.get(f"{band}|{text}", ())) >= max(2, len(pages) / 2)
             small = ln.y in extreme and ln.size < 0.85 * body
             if repeated or small or _PAGE_NUMBER.match(ln.text):
