@@ -130,7 +130,7 @@ def convert_gguf(gguf_path: Path, out: Path) -> int:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         if out.exists():
-            shutil.rmtree(out)
+            out.rmdir()  # only an empty folder (build_base_model refuses any other): never delete a user's files
         tmp.rename(out)
     finally:
         if tmp.exists():
@@ -144,6 +144,8 @@ def build_base_model(cfg: BaseModelConfig) -> Path:
     if (out / "config.json").is_file():
         log.info("%s already holds a model (config.json); skipping", out)
         return out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out {out} exists and holds no model (no config.json); choose another folder or empty it")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tibcpt-base-") as td:
         tmp = Path(td)

@@ -83,3 +83,15 @@ def test_bad_wheel_is_a_user_error(tmp_path, kind):
     with pytest.raises(InputError, match="wheel"):
         build_base_model(BaseModelConfig(out=str(tmp_path / "m"), wheel=str(wheel)))
     assert not (tmp_path / "m").exists()
+
+
+def test_refuses_an_out_folder_that_holds_other_files(tmp_path):
+    """A command never deletes what it did not create: a non-model --out is refused before any work."""
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    from tibcpt.errors import InputError
+
+    with pytest.raises(InputError, match="holds no model"):
+        build_base_model(BaseModelConfig(out=str(out), wheel=str(tmp_path / "missing.whl")))
+    assert (out / "notes.txt").read_text() == "mine"
