@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -27,10 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tibcpt.pipeline.tokens import bpe as tokenizer_bpe  # noqa: E402
 from tibcpt.pipeline.tokens import spm as tokenizer_spm  # noqa: E402
 from tibcpt.pipeline.tokens.heldout import era, id_fraction, source_info  # noqa: E402
-from tibcpt.pipeline.tokens.tokenizer import TokenizerConfig, corpus_files, iter_docs, load_base  # noqa: E402
+from tibcpt.pipeline.tokens.tokenizer import TokenizerConfig, corpus_files, extend_base, iter_docs, load_base  # noqa: E402
 
 from tibcpt.config import load_config  # noqa: E402
 
@@ -46,21 +44,11 @@ def count(tok, texts: list[str]) -> tuple[int, int]:
 
 
 def extend(base: Path, trained, cfg: TokenizerConfig, work: Path):
-    from transformers import AutoTokenizer
-
     base_tok, base_dir = load_base(base, work / "base")
     pieces = tokenizer_spm.new_pieces(trained, set(base_tok.get_vocab()), cfg.max_added)
-    if (base_dir / "tokenizer.model").is_file():
-        stage = work / "ext"
-        stage.mkdir(parents=True)
-        for f in base_dir.iterdir():
-            if f.is_file() and f.name != "tokenizer.json":
-                shutil.copy(f, stage / f.name)
-        tokenizer_spm.extend_spm_file(base_dir / "tokenizer.model", pieces, stage / "tokenizer.model")
-        return base_tok, AutoTokenizer.from_pretrained(str(stage))
-    ext = AutoTokenizer.from_pretrained(str(base_dir))
-    tokenizer_bpe.extend_fast_tokenizer(ext, pieces)
-    return base_tok, ext
+    stage = work / "ext"
+    stage.mkdir(parents=True)
+    return base_tok, extend_base(base_dir, pieces, stage)[0]
 
 
 def main() -> None:

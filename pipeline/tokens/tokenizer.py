@@ -200,6 +200,24 @@ def roundtrip_failures(tok: Any, texts: list[str]) -> list[int]:
     return bad
 
 
+def extend_base(base_dir: Path, pieces: list[tuple[str, float]], stage: Path) -> tuple[Any, int]:
+    """(extended tokenizer, pieces added): the base in `base_dir` with the SentencePiece `pieces`.
+
+    A `tokenizer.model` base gets them appended to its proto in `stage`, which transformers then
+    converts (slow → fast); a byte-level base gets them as added tokens (`tokenizer_bpe`).
+    """
+    from transformers import AutoTokenizer
+
+    if (base_dir / "tokenizer.model").is_file():
+        for f in base_dir.iterdir():
+            if f.is_file() and f.name != "tokenizer.json":
+                shutil.copy(f, stage / f.name)
+        n_added = tokenizer_spm.extend_spm_file(base_dir / "tokenizer.model", pieces, stage / "tokenizer.model")
+        return AutoTokenizer.from_pretrained(str(stage)), n_added
+    ext_tok = AutoTokenizer.from_pretrained(str(base_dir))
+    return ext_tok, tokenizer_bpe.extend_fast_tokenizer(ext_tok, pieces)
+
+
 # --- the stage -----------------------------------------------------------------------------------
 
 
@@ -301,22 +319,9 @@ def build_tokenizer(
             mixed = tokenizer_bpe_merges.mixed_pieces(stage / "tokenizer.json", list(PROBES) + heldout[:50])
             if mixed:
                 raise RuntimeError(f"pre-tokenizer mixes Tibetan with other text in {mixed[:1]!r}")
-        elif kind == "sentencepiece":
-            pieces = tokenizer_spm.new_pieces(trained, set(base_tok.get_vocab()), cfg.max_added)
-            # Extend the proto, then let transformers convert it (slow → fast) and save both files.
-            for f in base_dir.iterdir():
-                if f.is_file() and f.name != "tokenizer.json":
-                    shutil.copy(f, stage / f.name)
-            n_added = tokenizer_spm.extend_spm_file(base_dir / "tokenizer.model", pieces, stage / "tokenizer.model")
-            from transformers import AutoTokenizer
-
-            ext_tok = AutoTokenizer.from_pretrained(str(stage))
         else:
-            from transformers import AutoTokenizer
-
             pieces = tokenizer_spm.new_pieces(trained, set(base_tok.get_vocab()), cfg.max_added)
-            ext_tok = AutoTokenizer.from_pretrained(str(base_dir))
-            n_added = tokenizer_bpe.extend_fast_tokenizer(ext_tok, pieces)
+            ext_tok, n_added = extend_base(base_dir, pieces, stage)
         sep = document_separators(base_dir, base_tok.get_vocab())
         if sep.eos_token == ENDOFTEXT and ext_tok.eos_token != ENDOFTEXT:
             # A GGUF of SmolLM2-Instruct names <|im_end|> (end of a chat turn) as eos; the extended
