@@ -100,7 +100,6 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 
 def bpe_modes() -> dict:
     """Issue 5: added tokens vs vocab+merges on SmolLM2, trained on out/corpus (held-out docs excluded)."""
-    from tibcpt.pipeline.tokens.tokenizer import corpus_files, iter_docs
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
