@@ -100,3 +100,13 @@ def sweep_temp_files(folder: str | Path) -> int:
             p.unlink(missing_ok=True)
         n += 1
     return n
+
+
+def check_replaceable(out: str | Path, marker: str, what: str) -> None:
+    """Refuse an output folder a command would replace but did not write: `out` may be missing, empty,
+    or hold `marker` (the file the command writes there last). Call before any work, so a typo in
+    `--out` never costs a user's files (a command never deletes what it did not create)."""
+    p = Path(out)
+    if not p.exists() or (p.is_dir() and ((p / marker).is_file() or not any(p.iterdir()))):
+        return
+    raise InputError(f"--out {p} exists and is not {what} (no {marker}); choose another folder or empty it")

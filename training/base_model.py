@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tibcpt.errors import InputError
+from tibcpt.io import check_replaceable
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,7 @@ def build_base_model(cfg: BaseModelConfig) -> Path:
     if (out / "config.json").is_file():
         log.info("%s already holds a model (config.json); skipping", out)
         return out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"--out {out} exists and holds no model (no config.json); choose another folder or empty it")
+    check_replaceable(out, "config.json", "a model folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tibcpt-base-") as td:
         tmp = Path(td)

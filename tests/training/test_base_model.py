@@ -92,6 +92,6 @@ def test_refuses_an_out_folder_that_holds_other_files(tmp_path):
     (out / "notes.txt").write_text("mine")
     from tibcpt.errors import InputError
 
-    with pytest.raises(InputError, match="holds no model"):
+    with pytest.raises(InputError, match="is not a model folder"):
         build_base_model(BaseModelConfig(out=str(out), wheel=str(tmp_path / "missing.whl")))
     assert (out / "notes.txt").read_text() == "mine"
