@@ -55,17 +55,25 @@ class FetchError(Exception):
         self.kind = kind
 
 
-def decode_body(body: bytes, content_encoding: str | None) -> bytes:
-    """Undo gzip/deflate Content-Encoding (we only advertise those two); a broken stream stays as is."""
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+"""Most bytes a gzip/deflate body may unpack to: `max_bytes` caps only what the server sends, and a
+small compressed body can unpack to gigabytes (a decompression bomb). Cut bodies stay as far as read."""
+
+
+def decode_body(body: bytes, content_encoding: str | None, max_out: int = MAX_DECODED_BYTES) -> bytes:
+    """Undo gzip/deflate Content-Encoding (we only advertise those two), unpacking at most `max_out`
+    bytes; a broken stream stays as is."""
     enc = (content_encoding or "").strip().lower()
     try:
         if enc in ("gzip", "x-gzip"):
-            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body)
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, max_out)
         if enc == "deflate":
             try:
-                return zlib.decompress(body)
+                return zlib.decompressobj().decompress(body, max_out)
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
+                return zlib.decompressobj(-zlib.MAX_WBITS).decompress(
+                    body, max_out
+                )  # raw deflate, as some servers send
     except zlib.error:
         return body
     return body

@@ -388,3 +388,18 @@ def test_one_requests_session_per_worker_thread(tmp_path):
     assert all(a is b for a, b in seen) and len({id(a) for a, _ in seen}) == 3
     crawler.sink.close()
     crawler.frontier.close()
+
+
+def test_decode_body_caps_a_decompression_bomb():
+    """max_bytes limits what the server sends; the unpacked body is capped too (gzip and deflate)."""
+    import gzip
+    import zlib
+
+    from tibcpt.pipeline.crawl.fetch import decode_body
+
+    page = "བོད་ཀྱི་སྐད་ཡིག་".encode() * 100
+    assert decode_body(gzip.compress(page), "gzip") == page
+    assert decode_body(zlib.compress(page), "deflate") == page
+    bomb = gzip.compress(b"\0" * (8 << 20))  # 8 MiB of zeros in ~8 kB
+    assert len(bomb) < 20_000 and len(decode_body(bomb, "gzip", max_out=1 << 20)) == 1 << 20
+    assert len(decode_body(zlib.compress(b"\0" * (8 << 20)), "deflate", max_out=1 << 20)) == 1 << 20
