@@ -102,11 +102,21 @@ def sweep_temp_files(folder: str | Path) -> int:
     return n
 
 
-def check_replaceable(out: str | Path, marker: str, what: str) -> None:
+def check_replaceable(out: str | Path, marker: str, what: str, fmt: str | None = None) -> None:
     """Refuse an output folder a command would replace but did not write: `out` may be missing, empty,
-    or hold `marker` (the file the command writes there last). Call before any work, so a typo in
+    or hold `marker` (the file the command writes there last; with `fmt`, a JSON file whose "format"
+    is `fmt`, so another command's manifest.json does not count). Call before any work, so a typo in
     `--out` never costs a user's files (a command never deletes what it did not create)."""
     p = Path(out)
-    if not p.exists() or (p.is_dir() and ((p / marker).is_file() or not any(p.iterdir()))):
+    if not p.exists() or (p.is_dir() and not any(p.iterdir())):
         return
-    raise InputError(f"--out {p} exists and is not {what} (no {marker}); choose another folder or empty it")
+    m = p / marker
+    if m.is_file():
+        if fmt is None:
+            return
+        try:
+            if json.loads(m.read_text(encoding="utf-8")).get("format") == fmt:
+                return
+        except (ValueError, AttributeError):
+            pass
+    raise InputError(f"--out {p} exists and is not {what} (no {marker} of ours); choose another folder or empty it")

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from tibcpt.config import config_hash, load_config, to_dict
 from tibcpt.errors import InputError
-from tibcpt.io import write_json_atomic
+from tibcpt.io import check_replaceable, write_json_atomic
 from tibcpt.shards import shard_name, write_table
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ def pack(
         "weights": weights,
         "eval_only": sorted(info.eval_only),
     }
+    check_replaceable(out, "manifest.json", "a token shard folder", fmt=FORMAT)  # it is replaced at the end
     if not force and (out / "manifest.json").is_file():
         old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         if old.get("key") == key:

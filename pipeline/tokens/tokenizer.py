@@ -35,7 +35,7 @@ from tibcpt.pipeline.tokens.separators import ENDOFTEXT, document_separators
 
 from tibcpt.config import config_hash, load_config, to_dict
 from tibcpt.errors import ConfigError, InputError
-from tibcpt.io import write_json_atomic
+from tibcpt.io import check_replaceable, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +277,7 @@ def build_tokenizer(
     eval_only = source_info(None, corpus).eval_only if eval_only is None else set(eval_only)
     base_hash = files_sha256([base] if base.is_file() else sorted(p for p in base.iterdir() if p.is_file()))
     key = {"config": config_hash(cfg), "corpus": files_sha256(files), "base": base_hash, "eval_only": sorted(eval_only)}
+    check_replaceable(out, "tokenizer_manifest.json", "a tokenizer folder")  # it is replaced at the end
     manifest_path = out / "tokenizer_manifest.json"
     if not force and manifest_path.is_file():
         old = json.loads(manifest_path.read_text(encoding="utf-8"))

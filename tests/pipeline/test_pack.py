@@ -17,6 +17,7 @@ from tibcpt.pipeline.tokens.packing import copies, token_bytes, with_eos, with_s
 from tibcpt.pipeline.tokens.tokenizer import TokenizerConfig, build_tokenizer
 
 from tibcpt.config import ConfigError, load_config
+from tibcpt.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
 LLAMA2 = REPO.parent / "shared" / "tokenizers" / "llama2" / "tokenizer.model"
@@ -219,3 +220,18 @@ def test_special_token_strings_in_text_stay_text(setup, tmp_path):
     tok.encode_special_tokens = True
     assert flat == _stream(tok, texts, m["eos_token_id"])[: len(flat)]
     assert flat.count(m["eos_token_id"]) <= 3 and tok.token_to_id("<|im_end|>") not in flat
+
+
+def test_refuses_to_replace_a_folder_it_did_not_write(setup, tmp_path):
+    """--out pointing at a user's folder (or the corpus, whose manifest.json is not ours) is refused
+    before any work, and nothing in it is touched; pack's own output folder is replaced as before."""
+    root, tok, _ = setup
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "a.txt").write_text("mine")
+    for out in (mine, root / "corpus"):
+        before = sorted(p.name for p in out.iterdir())
+        with pytest.raises(InputError, match="is not a token shard folder"):
+            pack(root / "corpus", tok, out, load_config(PackConfig, None, CFG), workers=1)
+        assert sorted(p.name for p in out.iterdir()) == before
+    assert (mine / "a.txt").read_text() == "mine"

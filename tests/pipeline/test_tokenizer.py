@@ -376,3 +376,14 @@ def test_separator_rules_per_family(tmp_path):
     assert other.family == "fallback" and (other.bos_token_id, other.eos_token_id) == (None, 7)
     with pytest.raises(InputError, match="no document separator"):
         document_separators(tmp_path / "empty", {"a": 1})
+
+
+def test_refuses_to_replace_a_folder_it_did_not_write(corpus, tmp_path):
+    """--out pointing at a user's folder is refused before any work; nothing in it is touched."""
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "a.txt").write_text("mine")
+    with pytest.raises(InputError, match="is not a tokenizer folder"):
+        build_tokenizer(corpus, SHARED / "tokenizers" / "llama2" / "tokenizer.model", mine,
+                        load_config(TokenizerConfig, None, SMALL))  # fmt: skip
+    assert [p.name for p in mine.iterdir()] == ["a.txt"] and (mine / "a.txt").read_text() == "mine"
