@@ -2,7 +2,7 @@
 
 Each step is one function, applied in order by `train.py` (torchtitan style: the model code is
 never edited, only configured): `load_model` → `load_base_tokenizer` + `check_tokenizer_extends`
-→ `resize_embeddings_mean` → `apply_finetuning`.
+→ `resize_embeddings` → `apply_finetuning`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tibcpt.training.config import ModelConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
@@ -19,6 +20,7 @@ from tibcpt.errors import ConfigError, InputError
 log = logging.getLogger(__name__)
 
 EMBEDDING_MODULES = ["embed_tokens", "lm_head"]
+SPACE_MARK = "\u2581"  # SentencePiece's space marker "▁"
 
 
 def check_model_source(name_or_path: str) -> None:
@@ -83,13 +85,24 @@ def check_tokenizer_extends(base_tokenizer, shard_tokenizer, model_name_or_path:
 
 
 @torch.no_grad()
-def resize_embeddings_mean(model: PreTrainedModel, new_size: int) -> bool:
-    """Grow input (and untied output) embeddings to `new_size`; new rows = mean of the old rows.
+def resize_embeddings(
+    model: PreTrainedModel,
+    new_size: int,
+    init: str = "subword_mean",
+    base_tokenizer=None,
+    tokenizer=None,
+) -> bool:
+    """Grow input (and untied output) embeddings to `new_size`; returns True when rows were added.
 
-    Mean initialisation keeps the new tokens' initial logits close to the average token's
-    (Hewitt 2021, "Initializing new word embeddings"; LLaMA-Factory's `resize_vocab`).
-    Old rows stay bit-identical. Returns True when the model grew.
+    init="mean": every new row is the mean of the old rows (Hewitt 2021, "Initializing new word
+    embeddings"; LLaMA-Factory's `resize_vocab`): all new tokens start identical.
+    init="subword_mean": Fast Vocabulary Transfer (Gee et al. 2022): new token i's row is the mean
+    of the base rows of the ids the base tokenizer splits its text into (`new_token_base_ids`), for
+    the input and for an untied output embedding alike; a token with no base ids (or no
+    `base_tokenizer`) gets the all-rows mean. Old rows stay bit-identical; deterministic.
     """
+    if init not in ("subword_mean", "mean"):
+        raise ConfigError(f"model.new_token_init: must be subword_mean or mean, got {init!r}")
     old_size = model.get_input_embeddings().weight.shape[0]
     if new_size <= old_size:
         return False
@@ -98,15 +111,94 @@ def resize_embeddings_mean(model: PreTrainedModel, new_size: int) -> bool:
     # from a Gaussian around the mean, which is not reproducible across versions).
     model.resize_token_embeddings(new_size, mean_resizing=False)
     emb = model.get_input_embeddings().weight
-    emb[old_size:] = emb[:old_size].mean(dim=0, keepdim=True)
     out = model.get_output_embeddings()
-    if out is not None and not tied:
-        out.weight[old_size:] = out.weight[:old_size].mean(dim=0, keepdim=True)
     if tied and out is not None and out.weight.data_ptr() != emb.data_ptr():
         model.tie_weights()
+    weights = [emb] + ([out.weight] if out is not None and not tied else [])
+    pieces: list[list[int]] = [[] for _ in range(old_size, new_size)]
+    if init == "subword_mean" and base_tokenizer is not None and tokenizer is not None:
+        pieces = new_token_base_ids(base_tokenizer, tokenizer, old_size, new_size)
+    has = torch.tensor([bool(p) for p in pieces], device=emb.device)
+    flat = torch.tensor([i for p in pieces for i in p], dtype=torch.long, device=emb.device)
+    offsets = torch.tensor([0] + [len(p) for p in pieces[:-1]], dtype=torch.long, device=emb.device).cumsum(0)
+    for w in weights:
+        rows = w[:old_size].mean(dim=0, keepdim=True).expand(new_size - old_size, -1).clone()
+        if has.any():
+            # embedding_bag(mode="mean") averages each token's base rows in one call (empty bags
+            # give zeros and are replaced by the all-rows mean through `has`).
+            bags = F.embedding_bag(flat, w[:old_size], offsets, mode="mean")
+            rows = torch.where(has[:, None], bags.to(w.dtype), rows)
+        w[old_size:] = rows
     model.config.vocab_size = new_size
-    log.info("resized embeddings %d -> %d (mean init, tied=%s)", old_size, new_size, tied)
+    n_sub = int(has.sum())
+    log.info(
+        "resized embeddings %d -> %d (%s init: %d rows from base subwords, %d rows the all-rows mean; tied=%s)",
+        old_size,
+        new_size,
+        init,
+        n_sub,
+        new_size - old_size - n_sub,
+        tied,
+    )
     return True
+
+
+def resize_embeddings_mean(model: PreTrainedModel, new_size: int) -> bool:
+    """`resize_embeddings` with init="mean" (every new row = the mean of the old rows)."""
+    return resize_embeddings(model, new_size, init="mean")
+
+
+def _is_sentencepiece_style(base_tokenizer) -> bool:
+    """True for Llama-2-style tokenizers whose pieces mark spaces with U+2581 (Metaspace)."""
+    backend = getattr(base_tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False
+    return SPACE_MARK in f"{backend.normalizer}{backend.pre_tokenizer}"
+
+
+def new_token_base_ids(base_tokenizer, tokenizer, old_size: int, new_size: int) -> list[list[int]]:
+    """For each id in [old_size, new_size): the base tokenizer's ids for that token, [] if none.
+
+    Three kinds of new token, and how each is mapped (both tokenizer families tibcpt extends):
+    - an added token (byte-level SmolLM2: `AddedToken(normalized=False)`, its content the raw text,
+      e.g. " བོད"): the base tokenizer encodes that text (`decode` gives it back exactly);
+    - a vocabulary piece (SentencePiece proto append for Llama-2, e.g. "▁བོད" = " བོད" at a word
+      start, or "བོད" inside a word; or byte-level merges, written in the GPT-2 byte alphabet): the
+      piece is already in the base model's own alphabet, so the base BPE model splits it directly
+      (`backend_tokenizer.model.tokenize`). Encoding its text instead would be wrong for
+      SentencePiece: the base normalizer prepends "▁" to every text, so "བོད" would gain a space
+      token and " བོད" would become "▁▁"+... (measured on Llama-2).
+    - ids past the extended tokenizer (padding rows of the resize): none.
+    Special tokens and the unknown token carry no meaning of the text and are dropped.
+    """
+    drop = set(base_tokenizer.all_special_ids)
+    added = tokenizer.added_tokens_decoder
+    backend = getattr(base_tokenizer, "backend_tokenizer", None)
+    spm = _is_sentencepiece_style(base_tokenizer)
+    vocab = tokenizer.convert_ids_to_tokens(list(range(old_size, min(new_size, len(tokenizer)))))
+    texts: dict[int, str] = {}
+    out: list[list[int]] = [[] for _ in range(old_size, new_size)]
+    for i, piece in zip(range(old_size, new_size), vocab, strict=False):
+        tok = added.get(i)
+        if tok is not None and tok.special:
+            continue
+        if tok is not None and not spm:
+            texts[i] = tok.content
+            continue
+        if piece is None:
+            continue
+        if tok is not None:  # an added token on a SentencePiece base: its text as a piece
+            piece = tok.content.replace(" ", SPACE_MARK)
+        if backend is None:
+            texts[i] = piece.replace(SPACE_MARK, " ")
+            continue
+        out[i - old_size] = [t.id for t in backend.model.tokenize(piece) if t.id not in drop]
+    if texts:
+        ids = list(texts)
+        enc = base_tokenizer([texts[i] for i in ids], add_special_tokens=False)["input_ids"]
+        for i, e in zip(ids, enc, strict=True):
+            out[i - old_size] = [t for t in e if t not in drop]
+    return out
 
 
 def embedding_parameter_names(model: torch.nn.Module) -> list[str]:
