@@ -71,7 +71,17 @@ RUNS = [
     R("hf_1b_compiled", "hf", shape="llama-3.2-1b", steps=12, warm=4, compile=True),
     R("tibcpt_1b_compiled", "tibcpt", shape="llama-3.2-1b", steps=12, log=4, warm=4, compile=True, stop=12),
     R("hf_liger_compiled", "hf", steps=40, warm=10, compile=True, liger=True),
-]
+    # Round 2: where the time goes (torch.profiler after the measured steps), then the candidates.
+    R("hf_compiled_prof", "hf", steps=36, warm=10, end=28, compile=True, profile=(30, 5)),
+    R("tibcpt_compiled_prof", "tibcpt", steps=60, end=50, compile=True, profile=(50, 5)),
+    R("tibcpt_cudnn_prof", "tibcpt", steps=60, end=50, compile=True, attention="cudnn", profile=(50, 5)),
+    R("tibcpt_closs_prof", "tibcpt", steps=60, end=50, compile=True, kernels="none", closs=True, profile=(50, 5)),
+    R("tibcpt_closs_cudnn_prof", "tibcpt", steps=60, end=50, compile=True, kernels="none", closs=True,
+      attention="cudnn", profile=(50, 5)),
+    R("tibcpt_eager_cudnn", "tibcpt", kernels="auto", attention="cudnn"),
+    R("tibcpt_compiled_ddp2", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    R("tibcpt_compiled_1gpu_ref", "tibcpt", steps=60, end=50, compile=True, stop=50),
+]  # fmt: skip
 
 
 def make_model(shape: str, folder: Path) -> Path:
@@ -98,16 +108,25 @@ def tibcpt_cmd(run: dict, model: Path, shards: str, out: Path, cache: Path) -> l
     sets = [
         f"model.model_name_or_path={model}", "model.finetuning_type=full", f"model.kernels={kernels}",
         f"model.compile={str(run.get('compile', False)).lower()}", f"model.compile_cache_dir={cache}",
-        f"data.shards={shards}", "data.eval_max_sequences=16", f"optim.learning_rate={LR}",
+        f"data.shards={shards}", "data.replay_ratio=0", "data.replay_shards=null", "data.eval_max_sequences=16",
+        f"optim.learning_rate={LR}",
         f"optim.warmup_steps={WARMUP}", "optim.lr_scheduler_type=cosine", f"output_dir={out}",
         f"per_device_train_batch_size={b}", "per_device_eval_batch_size=8", f"gradient_accumulation_steps={acc}",
         f"max_steps={run['steps']}", f"mixed_precision={run.get('precision', 'bf16')}",
         f"logging_steps={run['log']}", "eval_steps=0", "save_steps=0", "tensorboard=false",
         f"eval_at_start={str(run.get('eval_at_start', False)).lower()}", "seed=42",
+        f"model.attention_backend={run.get('attention', 'auto')}",
+        f"model.compiled_loss={str(run.get('closs', False)).lower()}",
     ]  # fmt: skip
+    if run.get("profile"):
+        sets += [f"profile_start_step={run['profile'][0]}", f"profile_steps={run['profile'][1]}"]
     args = ["--config", str(REPO / "configs/train/smollm2-135m.yaml")] + sets
     if run.get("kernel_set") == "all":  # bench-only variant: all four liger kernels under compile as well
         return [sys.executable, "-c", ALL_KERNELS_LAUNCHER] + args
+    if run.get("procs", 1) > 1:  # DDP on this host's GPUs, as the README says to run it
+        launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                  str(REPO / "configs/accelerate/ddp.yaml"), "--num_processes", str(run["procs"])]  # fmt: skip
+        return launch + ["-m", "tibcpt.training.train"] + args
     return [sys.executable, "-m", "tibcpt.training.train"] + args
 
 
@@ -147,8 +166,11 @@ def tibcpt_result(run: dict, out: Path) -> dict:
     recs = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x.strip()]
     train = [r for r in recs if r["kind"] == "train"]
     b, acc = BATCH[run["shape"]]
-    tok_step = b * acc * SEQ
-    pairs = [(p, r) for p, r in zip(train, train[1:]) if p["step"] >= run.get("warm", 2 * run["log"])]
+    tok_step = b * acc * SEQ * run.get("procs", 1)
+    end = run.get("end", run["steps"])
+    pairs = [
+        (p, r) for p, r in zip(train, train[1:]) if p["step"] >= run.get("warm", 2 * run["log"]) and r["step"] <= end
+    ]
     steps = sum(r["step"] - p["step"] for p, r in pairs)
     secs = sum((r["step"] - p["step"]) * tok_step / r["tokens_per_s"] for p, r in pairs)
     last = train[-1]
@@ -160,7 +182,16 @@ def tibcpt_result(run: dict, out: Path) -> dict:
         "skipped_steps": last["skipped_steps"],
         "data_share": round(sum(r["data_share"] for _, r in pairs) / len(pairs), 4) if pairs else None,
         "measured_steps": steps,
+        **read_profile(out / "profile", out.parent.parent / f"{run['name']}.kernels.log"),
     }
+
+
+def read_profile(folder: Path, table_copy: Path) -> dict:
+    """training/profile.py's summary (and its kernel table, copied beside the logs), if the run profiled."""
+    if not (folder / "summary.json").is_file():
+        return {}
+    shutil.copyfile(folder / "kernels.txt", table_copy)
+    return {"profile": json.loads((folder / "summary.json").read_text())}
 
 
 def count_compile_events(log_text: str) -> dict:
@@ -190,14 +221,26 @@ def hf_worker(spec: dict) -> None:
 
     cuda = torch.cuda.is_available()
 
+    end = spec.get("end", spec["steps"])
+    prof_at, prof_n = spec.get("profile", (0, 0))
+    profiled: dict = {}
+
     class Timer(TrainerCallback):
-        """Wall time at steps 1, warm and last, after the GPU has finished them (3 syncs per run)."""
+        """Wall time at steps 1, warm and `end`, after the GPU has finished them (3 syncs per run);
+        torch.profiler over steps (prof_at, prof_at + prof_n], after the measured ones."""
 
         def on_step_end(self, args, state, control, **kw):
-            if state.global_step in (1, spec["warm"], spec["steps"]):
+            if state.global_step in (1, spec["warm"], end, prof_at, prof_at + prof_n):
                 if cuda:
                     torch.cuda.synchronize()
                 marks[str(state.global_step)] = time.time()
+            if prof_n and state.global_step == prof_at:
+                acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+                profiled["p"] = torch.profiler.profile(activities=acts)
+                profiled["p"].__enter__()
+            elif prof_n and state.global_step == prof_at + prof_n:
+                profiled["p"].__exit__(None, None, None)
+                profiled["wall_us"] = (marks[str(prof_at + prof_n)] - marks[str(prof_at)]) * 1e6
 
     model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32, attn_implementation="sdpa")
     args = TrainingArguments(
@@ -210,7 +253,7 @@ def hf_worker(spec: dict) -> None:
     )  # fmt: skip
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate, callbacks=[Timer()])
     trainer.train()
-    w, s = spec["warm"], spec["steps"]
+    w, s = spec["warm"], end
     tok_s = (s - w) * b * acc * SEQ / (marks[str(s)] - marks[str(w)])
     losses = {h["step"]: h["loss"] for h in trainer.state.log_history if "loss" in h}
     res = {
@@ -220,6 +263,15 @@ def hf_worker(spec: dict) -> None:
         "losses": losses,
         "measured_steps": s - w,
     }
+    if "p" in profiled:  # the same summary as tibcpt's profile_steps (training/profile.py)
+        from tibcpt.training.profile import summarize_kernels
+        from torch.autograd import DeviceType
+
+        p = profiled["p"]
+        kernels = [(e.name, e.time_range.elapsed_us()) for e in p.events() if e.device_type == DeviceType.CUDA]
+        res["profile"] = summarize_kernels(kernels, profiled["wall_us"], prof_n)
+        table = p.key_averages().table(sort_by="self_device_time_total", row_limit=40, max_name_column_width=90)
+        Path(spec["result"]).with_name("kernels.txt").write_text(table)
     Path(spec["result"]).write_text(json.dumps(res))
 
 
@@ -307,6 +359,8 @@ def main() -> None:
                 res.update(tibcpt_result(run, out), first_step_s=round(first, 1) if first else None)
             else:
                 res.update(json.loads((out / "r.json").read_text()))
+                if (out / "kernels.txt").is_file():
+                    shutil.copyfile(out / "kernels.txt", work / f"{run['name']}.kernels.log")
             res["mfu_same_formula"] = mfu_of(run["shape"], res["tokens_per_s"])
         except (OSError, ValueError, KeyError, ZeroDivisionError, IndexError, TypeError) as err:
             res["error"] = f"{type(err).__name__}: {err}"

@@ -55,6 +55,16 @@ class ModelConfig:
     else plain PyTorch; liger = required (error otherwise); none = plain PyTorch."""
     compile_cache_dir: str | None = None
     """Inductor's on-disk compile cache (null = torch's default, /tmp/torchinductor_$USER)."""
+    new_token_init: Literal["subword_mean", "mean"] = "subword_mean"
+    """Initial embedding rows of tokens the base vocabulary lacks: subword_mean = each new token's row
+    is the mean of the base rows its text splits into under the base tokenizer; mean = every new row
+    is the mean of all base rows (training/model.py)."""
+    attention_backend: Literal["auto", "cudnn", "flash", "efficient"] = "auto"
+    """SDPA kernel tried first while training (auto = torch's own order); the others follow as
+    fallbacks, so an unsupported choice never drops to the slow math kernel (parallelize.py)."""
+    compiled_loss: bool = False
+    """With model.compile and no fused liger loss: compile output layer + cross-entropy as one more
+    region (parallelize.py)."""
 
     def __post_init__(self) -> None:
         if not self.model_name_or_path:
@@ -71,6 +81,12 @@ class ModelConfig:
             raise ValueError("train_embeddings_only_steps: must be >= 0")
         if self.kernels not in ("auto", "liger", "none"):
             raise ValueError(f"kernels: must be auto, liger or none, got {self.kernels!r}")
+        if self.new_token_init not in ("subword_mean", "mean"):
+            raise ValueError(f"new_token_init: must be subword_mean or mean, got {self.new_token_init!r}")
+        if self.attention_backend not in ("auto", "cudnn", "flash", "efficient"):
+            raise ValueError(
+                f"attention_backend: must be auto, cudnn, flash or efficient, got {self.attention_backend!r}"
+            )
 
 
 @dataclass
@@ -183,6 +199,11 @@ class TrainConfig:
     """Also log to TensorBoard when it is installed."""
     num_threads: int | None = None
     """CPU threads for torch (null = torch's default)."""
+    profile_steps: int = 0
+    """Profile this many optimizer steps with torch.profiler, starting after step
+    `profile_start_step`: output_dir/profile/ gets a Chrome trace and kernels.txt (0 = off)."""
+    profile_start_step: int = 10
+    """Optimizer steps to run before profiling starts (compilation and warm-up stay out)."""
 
     def __post_init__(self) -> None:
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
@@ -194,6 +215,8 @@ class TrainConfig:
             raise ValueError("logging_steps: must be >= 1")
         if self.eval_steps < 0 or self.save_steps < 0:
             raise ValueError("eval_steps/save_steps: must be >= 0")
+        if self.profile_steps < 0 or self.profile_start_step < 0:
+            raise ValueError("profile_steps/profile_start_step: must be >= 0")
         if self.save_total_limit < 1:
             raise ValueError("save_total_limit: must be >= 1")
         if self.model.train_embeddings_only_steps and self.model.finetuning_type == "lora":

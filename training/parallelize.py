@@ -19,6 +19,7 @@ torch >= 2.7), so a second run with the same shapes starts from the cache.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -85,18 +86,73 @@ def compile_layers(model: torch.nn.Module, backend: str | None = None) -> int:
     return len(layers)
 
 
+def head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of `hidden @ weight.T` against `labels` shifted by one
+    (transformers' ForCausalLMLoss for unpadded batches: fp32 softmax, -100 ignored)."""
+    logits = torch.nn.functional.linear(hidden[:, :-1, :], weight).float()
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+
+
+def compile_loss(model: torch.nn.Module, backend: str | None = None) -> None:
+    """Compile output layer + cross-entropy as one region: Inductor fuses the fp32 upcast, the
+    log-softmax and the loss into the reductions, so the fp32 logits are never written out.
+
+    The causal LM's forward is replaced on the instance (as liger-kernel's fused loss does) for
+    training calls with labels; evaluation and generation (no grad, or no labels) keep the model's
+    own forward."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    lm = base_model(model)
+    eager_forward = lm.forward
+    compiled = torch.compile(head_loss, backend=backend or COMPILE_BACKEND, dynamic=False)
+
+    def forward(input_ids=None, labels=None, use_cache=None, **kwargs):
+        if labels is None or not torch.is_grad_enabled() or kwargs:
+            return eager_forward(input_ids=input_ids, labels=labels, use_cache=use_cache, **kwargs)
+        hidden = lm.model(input_ids=input_ids, use_cache=False).last_hidden_state
+        return CausalLMOutputWithPast(loss=compiled(hidden, lm.lm_head.weight, labels))
+
+    lm.forward = forward
+
+
+def attention_context(backend: str):
+    """A context that makes SDPA try `backend` first (auto: torch's own order); the other fused
+    kernels stay as fallbacks, so a shape the first one cannot run never falls to the math kernel."""
+    if backend == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    first = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}.get(
+        backend, SDPBackend.EFFICIENT_ATTENTION
+    )
+    rest = [SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    return sdpa_kernel([first] + [b for b in rest if b != first], set_priority=True)
+
+
 def speed_up(
-    model: torch.nn.Module, kernels: str, compile: bool, cache_dir: str | None = None, fp16: bool = False
+    model: torch.nn.Module,
+    kernels: str,
+    compile: bool,
+    cache_dir: str | None = None,
+    fp16: bool = False,
+    compiled_loss: bool = False,
 ) -> dict[str, Any]:
     """Fused kernels (kernels.py), then regional compilation when `compile`; returns what was applied.
 
-    `fp16`: the run uses fp16 with loss scaling (kernels.kernel_set leaves the fused loss out)."""
+    `fp16`: the run uses fp16 with loss scaling (kernels.kernel_set leaves the fused loss out).
+    `compiled_loss`: also compile output layer + loss (`compile_loss`) where liger's fused loss
+    is not applied."""
     applied = apply_kernels(model, kernels, compiled=compile, fp16=fp16)
-    info: dict[str, Any] = {"kernels": list(applied), "compiled_layers": 0}
+    info: dict[str, Any] = {"kernels": list(applied), "compiled_layers": 0, "compiled_loss": False}
     if compile:
         info["compile_cache"] = set_compile_cache(cache_dir)
         info["compiled_layers"] = compile_layers(model)
         log.info("regional compile: %d decoder layers, cache %s", info["compiled_layers"], info["compile_cache"])
+        if compiled_loss and "fused_linear_cross_entropy" not in applied:
+            compile_loss(model)
+            info["compiled_loss"] = True
     return info
 
 

@@ -57,7 +57,8 @@ from tibcpt.training.model import (
     resize_embeddings_mean,
 )
 from tibcpt.training.optim import build_optimizer, check_precision, total_steps
-from tibcpt.training.parallelize import speed_up, to_device
+from tibcpt.training.parallelize import attention_context, speed_up, to_device
+from tibcpt.training.profile import StepProfiler
 
 from tibcpt.config import ConfigError, config_hash, to_dict
 from tibcpt.io import write_json_atomic
@@ -95,7 +96,14 @@ def prepare_model(model, cfg: TrainConfig, accelerator, vocab_size: int) -> Prep
     if cfg.model.train_embeddings_only_steps and not any(model.get_parameter(n).requires_grad for n in emb_names):
         raise ConfigError("model.train_embeddings_only_steps: the embeddings are frozen in this finetuning_type")
     optimizer = build_optimizer(model, cfg, cuda)
-    speed_up(model, cfg.model.kernels, cfg.model.compile, cfg.model.compile_cache_dir, cfg.mixed_precision == "fp16")
+    speed_up(
+        model,
+        cfg.model.kernels,
+        cfg.model.compile,
+        cfg.model.compile_cache_dir,
+        fp16=cfg.mixed_precision == "fp16",
+        compiled_loss=cfg.model.compiled_loss,
+    )
     model, optimizer = accelerator.prepare(model, optimizer)
     return PreparedModel(model, optimizer, resized, non_emb)
 
@@ -258,7 +266,7 @@ def train_step(run: Run) -> dict[str, Any]:
         ids = to_device(batch.input_ids, acc.device)
         # Gradients are all-reduced only on the last micro-batch of a step (DDP no_sync).
         sync = micro == accum - 1
-        with contextlib.nullcontext() if sync else acc.no_sync(model):
+        with contextlib.nullcontext() if sync else acc.no_sync(model), attention_context(cfg.model.attention_backend):
             loss = model(input_ids=ids, labels=ids, use_cache=False).loss
             acc.backward(loss / accum)
         run.loss_acc += loss.detach() / accum
@@ -377,8 +385,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.eval_at_start and run.step == 0:
         evaluate_sets(run)
     run.model.train()
+    profiler = StepProfiler(run.out, run.step + cfg.profile_start_step, cfg.profile_steps, run.main)
     while run.step < run.max_steps:
         stats = train_step(run)
+        profiler.step_done(run.step)
         if run.step % cfg.logging_steps == 0 or run.step == run.max_steps:
             log_progress(run, stats)
         if cfg.eval_steps and run.step % cfg.eval_steps == 0 and run.step < run.max_steps:

@@ -1,0 +1,106 @@
+"""The compiled output-layer + loss region, the attention-backend choice and the step profiler
+(training/parallelize.py, training/profile.py; issue 11)."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+
+import pytest
+import torch
+from test_speed import batch, cheap_compile, loss_and_grads, run_tiny, tiny  # noqa: F401 (fixture)
+from tibcpt.training.parallelize import attention_context, compile_layers, compile_loss, head_loss
+from tibcpt.training.profile import category, summarize_kernels
+
+
+def test_head_loss_is_transformers_causal_lm_loss(tmp_path):
+    model = tiny(tmp_path)
+    ids = batch()
+    ids[0, 5] = -100  # an ignored label
+    with torch.no_grad():
+        hidden = model.model(input_ids=ids.clamp(min=0)).last_hidden_state
+        expect = model.loss_function(model.lm_head(hidden), ids, vocab_size=model.config.vocab_size)
+        got = head_loss(hidden, model.lm_head.weight, ids)
+    assert got == pytest.approx(expect.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_compiled_loss_matches_eager_loss_and_gradients(tmp_path, cheap_compile, tie):  # noqa: F811
+    ref = tiny(tmp_path, tie=tie)
+    model = copy.deepcopy(ref)
+    compile_layers(model, backend="aot_eager")
+    compile_loss(model, backend="aot_eager")
+    ids = batch()
+    ref_loss, ref_grads = loss_and_grads(ref, ids)
+    loss, grads = loss_and_grads(model, ids)
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
+    assert set(grads) == set(ref_grads)  # the output layer (tied or not) still gets its gradient
+    for n, g in grads.items():
+        assert torch.allclose(g, ref_grads[n], rtol=1e-4, atol=1e-6), n
+    graphs = cheap_compile["stats"]["unique_graphs"]
+    # Evaluation and generation keep the model's own forward: logits, nothing compiled.
+    with torch.no_grad():
+        out = model(input_ids=batch(3, shape=(3, 11)), labels=batch(3, shape=(3, 11)))
+        expect = ref(input_ids=batch(3, shape=(3, 11)), labels=batch(3, shape=(3, 11)))
+    assert out.logits is not None and torch.allclose(out.logits, expect.logits, atol=1e-5)
+    assert cheap_compile["stats"]["unique_graphs"] == graphs
+
+
+def test_trainer_compiled_loss_and_attention_backend_keep_the_losses(assets, tmp_path, cheap_compile):  # noqa: F811
+    extra = ["max_steps=3", "save_steps=0", "eval_at_start=false"]
+    eager, _ = run_tiny(assets, tmp_path / "eager", *extra)
+    fast, _ = run_tiny(
+        assets,
+        tmp_path / "fast",
+        "model.compile=true",
+        "model.kernels=none",
+        "model.compiled_loss=true",
+        "model.attention_backend=cudnn",  # not on a CPU: the fallback order keeps the fused CPU kernel
+        *extra,
+    )
+    assert fast == pytest.approx(eager, rel=1e-4)
+    assert cheap_compile["stats"]["unique_graphs"] == 2  # one decoder-layer graph + the loss
+
+
+def test_attention_context_orders_backends_and_auto_changes_nothing():
+    from torch.nn.attention import SDPBackend
+
+    q = torch.randn(1, 2, 8, 4)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+    for backend in ("auto", "cudnn", "flash", "efficient"):
+        with attention_context(backend):
+            out = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+            if backend == "cudnn":
+                assert torch._C._get_sdp_priority_order()[0] == int(SDPBackend.CUDNN_ATTENTION)
+        assert torch.allclose(out, ref, atol=1e-6)
+
+
+def test_kernel_categories_from_real_kernel_names():
+    names = {
+        "void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 128, 4>, true>": "attention",
+        "cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3_64x64x64_4x1x1_kernel0_0": "attention",
+        "nvjet_tst_192x192_64x4_2x1_v_bz_coopA_TNT": "matmul",
+        "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1": "matmul",
+        "triton_red_fused__log_softmax__to_copy_nll_loss_forward_0": "loss",
+        "triton_poi_fused_add_mul_rsqrt_0": "fused_elementwise",
+        "void at::native::(anonymous namespace)::multi_tensor_apply_kernel<FusedAdamMathFunctor>": "optimizer",
+        "ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)": "communication",
+        "Memcpy HtoD (Pinned -> Device)": "other",
+    }
+    assert {n: category(n) for n in names} == names
+    s = summarize_kernels([("nvjet_x", 600.0), ("flash_bwd", 300.0), ("Memset", 100.0)], wall_us=2000.0, steps=2)
+    assert s["ms_per_step_by_category"] == {"matmul": 0.3, "attention": 0.15, "other": 0.05}
+    assert s["device_busy_share"] == 0.5 and s["wall_ms_per_step"] == 1.0
+
+
+def test_profile_steps_writes_a_trace_a_table_and_a_summary(assets, tmp_path):
+    out = tmp_path / "prof"
+    run_tiny(assets, out, "max_steps=4", "save_steps=0", "eval_at_start=false", "profile_steps=2",
+             "profile_start_step=1")  # fmt: skip
+    summary = json.loads((out / "profile" / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["kernels"] > 0 and summary["wall_ms_per_step"] > 0
+    assert "aten::" in (out / "profile" / "kernels.txt").read_text()
+    with gzip.open(out / "profile" / "trace.json.gz") as f:
+        assert json.load(f)["traceEvents"]
+    assert not list((out / "profile").glob("*.part")) and not list((out / "profile").glob(".tmp-*"))
