@@ -54,7 +54,7 @@ from tibcpt.training.model import (
     embedding_parameter_names,
     load_base_tokenizer,
     load_model,
-    resize_embeddings_mean,
+    resize_embeddings,
 )
 from tibcpt.training.optim import build_optimizer, check_precision, total_steps
 from tibcpt.training.parallelize import attention_context, speed_up, to_device
@@ -79,17 +79,20 @@ class PreparedModel:
     """Trainable parameters outside embed_tokens/lm_head (silenced during embeddings-only steps)."""
 
 
-def prepare_model(model, cfg: TrainConfig, accelerator, vocab_size: int) -> PreparedModel:
+def prepare_model(
+    model, cfg: TrainConfig, accelerator, vocab_size: int, base_tokenizer=None, tokenizer=None
+) -> PreparedModel:
     """Every transformation of the loaded model, in order (the one place to add another).
 
-    1. grow the vocabulary to the shard tokenizer's (mean-initialised rows);
+    1. grow the vocabulary to the shard tokenizer's (`model.new_token_init`: each new row the mean
+       of its base-tokenizer pieces' rows, or of all rows);
     2. choose what trains (`model.finetuning_type`: full / freeze / LoRA adapters);
     3. the optimizer over the trainable parameters (before any wrapper, as FSDP needs);
     4. fused kernels and regional `torch.compile` (parallelize.py; `model.kernels`, `model.compile`);
     5. accelerate's wrappers (DDP / FSDP / mixed precision) for model and optimizer together.
     """
     cuda = accelerator.device.type == "cuda"
-    resized = resize_embeddings_mean(model, vocab_size)
+    resized = resize_embeddings(model, vocab_size, cfg.model.new_token_init, base_tokenizer, tokenizer)
     model = apply_finetuning(model, cfg.model, resized)
     emb_names = set(embedding_parameter_names(model))
     non_emb = [p for n, p in model.named_parameters() if p.requires_grad and n not in emb_names]
@@ -197,7 +200,8 @@ def setup(cfg: TrainConfig) -> Run:
     )
     if text_sets and cfg.eval_at_start and resume_from is None:
         evaluate_base(model, base_tokenizer, cfg.model.model_name_or_path, text_sets, accelerator, out)
-    prepared = prepare_model(model, cfg, accelerator, max(len(tokenizer), folders["tibetan"].vocab_size))
+    vocab = max(len(tokenizer), folders["tibetan"].vocab_size)
+    prepared = prepare_model(model, cfg, accelerator, vocab, base_tokenizer, tokenizer)
     max_steps = total_steps(cfg, train_split.n_sequences, accelerator.num_processes)
     warmup = cfg.optim.warmup_steps or math.ceil(cfg.optim.warmup_ratio * max_steps)
     # The scheduler stays unprepared: accelerate's wrapper steps it once per process.
