@@ -1,0 +1,428 @@
+"""tibcpt's trainer against the HF Trainer at the seed's scale: the Llama-2-7B shape on 2 GPUs with FSDP (issue 11).
+
+Both frameworks shard the same model with FSDP (v1, FULL_SHARD, one unit per LlamaDecoderLayer,
+use_orig_params, bf16 mixed precision over fp32 master weights) on the same two GPUs, with the same
+micro-batch, accumulation, optimizer (fused AdamW, no weight decay, clip 1.0) and data (tibcpt pack
+shards, Llama-2 tokenizer extended with Tibetan pieces). Two recipes: full fine-tuning (activation
+checkpointing, HF's own non-reentrant checkpointing in both) and the seed's freeze recipe (last 2
+decoder layers + embed_tokens + lm_head train; no checkpointing needed). A resume check: the
+tibcpt freeze run saves a checkpoint at step SAVE_AT and runs on; a second invocation resumes from
+that checkpoint and must log the same losses at the same steps.
+
+    python bench/train_fsdp.py --shards .fsdp/shards --out $OUT/train_fsdp.json [--runs a,b] [--smoke]
+
+Weights are random (FLOPs, memory and communication do not depend on them). Throughput leaves out
+the first WARM steps (tibcpt: its train_log.jsonl, one record per step, the interval holding a
+checkpoint save left out; HF: a callback that synchronises the GPU at steps WARM and last). Peak
+memory is torch.cuda.max_memory_allocated, the max over both ranks. MFU: tibcpt's formula
+(metrics.flops_per_token = 6N + 12·L·H·Q·T over the H200's dense bf16 peak, times 2 GPUs) for both;
+for the freeze recipe 6N counts weight gradients that are not computed, so it overstates the work.
+Every run has a timeout; results are rewritten after each run, and runs that would not fit in
+--deadline are recorded as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPES = {
+    "llama2-7b": dict(  # meta-llama/Llama-2-7b-hf's config.json; vocab_size = the extended tokenizer's
+        hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+        num_key_value_heads=32, head_dim=128, tie_word_embeddings=False, rms_norm_eps=1e-5,
+        max_position_embeddings=4096, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ),
+    "tiny": dict(  # --smoke on a CPU: checks the plumbing, measures nothing
+        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=4, head_dim=16, tie_word_embeddings=False, rms_norm_eps=1e-5,
+        max_position_embeddings=2048, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ),
+}  # fmt: skip
+MICRO, ACCUM, WORLD, SEQ = 4, 2, 2, 2048  # 4 x 2048 per GPU x 2 accumulation x 2 GPUs = 32,768 tokens a step
+SMOKE_MICRO = 1  # a CPU: 4 x 2048 x 51,691 fp32 logits alone are 1.7 GB
+LR, WARMUP, SAVE_AT = 2e-4, 2, 6
+FSDP_YAML = REPO / "configs/accelerate/fsdp.yaml"
+
+
+def R(name, fw, ft, gc, steps=10, warm=3, **kw):
+    return {
+        "name": name,
+        "fw": fw,
+        "ft": ft,
+        "gc": gc,
+        "steps": steps,
+        "warm": warm,
+        "micro": MICRO,
+        "accum": ACCUM,
+        **kw,
+    }
+
+
+RUNS = [
+    R("tibcpt_full", "tibcpt", "full", True),
+    R("hf_full", "hf", "full", True),
+    # the uninterrupted reference: saves at SAVE_AT, runs to 11; the resumed run continues from SAVE_AT
+    R("tibcpt_freeze", "tibcpt", "freeze", False, steps=11, save=SAVE_AT),
+    R("tibcpt_freeze_resumed", "tibcpt", "freeze", False, steps=11, warm=SAVE_AT + 1, resume="tibcpt_freeze"),
+    R("hf_freeze", "hf", "freeze", False),
+]
+
+
+def make_model(shape: str, vocab: int, folder: str) -> None:
+    """A random model of `shape` initialised on the GPU in bf16 and saved as bf16 safetensors."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(**SHAPES[shape], vocab_size=vocab, bos_token_id=1, eos_token_id=2)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+    tmp = Path(folder + ".tmp")
+    model.save_pretrained(tmp, safe_serialization=True)
+    tmp.rename(folder)  # a half-written model is never taken for a finished one
+
+
+def tibcpt_args(run: dict, model: Path, shards: str, out: Path, work: Path, smoke: bool) -> list[str]:
+    sets = [
+        f"model.model_name_or_path={model}", f"model.finetuning_type={run['ft']}",
+        f"model.gradient_checkpointing={str(run['gc']).lower()}", "model.kernels=none", "model.compile=false",
+        f"data.shards={shards}", "data.replay_shards=null", "data.replay_ratio=0", "data.eval_max_sequences=8",
+        f"optim.learning_rate={LR}", f"optim.warmup_steps={WARMUP}", "optim.lr_scheduler_type=cosine",
+        f"output_dir={out}", f"per_device_train_batch_size={run['micro']}", "per_device_eval_batch_size=4",
+        f"gradient_accumulation_steps={run['accum']}", f"max_steps={run['steps']}",
+        f"mixed_precision={'no' if smoke else 'bf16'}", "logging_steps=1", "eval_steps=0",
+        f"save_steps={run.get('save', 0)}", "save_total_limit=1", "tensorboard=false", "eval_at_start=false",
+        "seed=42",
+    ]  # fmt: skip
+    if run.get("resume"):
+        sets.append(f"resume_from_checkpoint={work / 'runs' / run['resume'] / 'checkpoints' / f'step-{SAVE_AT:07d}'}")
+    return ["--config", str(REPO / "configs/train/smollm2-135m.yaml"), *sets]
+
+
+def tibcpt_worker(argv: list[str]) -> int:
+    """tibcpt.training.train's CLI, logging the peak memory of the fullest rank instead of rank 0's."""
+    import tibcpt.training.train as T
+    import torch
+
+    rank0_only = T.peak_memory_gib
+
+    def peak_all_ranks(device):  # log_progress runs on every rank, so this collective is safe
+        v = rank0_only(device)
+        if v is None or not torch.distributed.is_initialized():
+            return v
+        t = torch.tensor([v], device=device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return t.item()
+
+    T.peak_memory_gib = peak_all_ranks
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    p = argparse.ArgumentParser(prog="tibcpt.training.train")
+    T.add_cli(p)
+    return T.cli(p.parse_args(argv))
+
+
+def hf_worker(spec: dict) -> None:
+    """One HF Trainer run (one process per GPU under torchrun); rank r writes spec['result'] + f'.{r}'."""
+    import dataclasses
+
+    import pyarrow.parquet as pq
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
+
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    cuda, fsdp = torch.cuda.is_available(), world > 1
+    files = sorted(Path(spec["shards"], "train").glob("*.parquet"))
+    rows = [r for f in files for r in pq.read_table(f, columns=["input_ids"]).column(0).to_pylist()]
+    data = [{"input_ids": torch.tensor(r, dtype=torch.int64)} for r in rows]
+
+    def collate(items):
+        ids = torch.stack([x["input_ids"] for x in items])
+        return {"input_ids": ids, "labels": ids}
+
+    marks: dict[int, float] = {}
+    w, s = spec["warm"], spec["steps"]
+
+    class Timer(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step in (1, w, s):
+                if cuda:
+                    torch.cuda.synchronize()
+                marks[state.global_step] = time.time()
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    ckpt_arg = "gradient_checkpointing" if "gradient_checkpointing" in fields else "activation_checkpointing"
+    extra = {ckpt_arg: spec["gc"], f"{ckpt_arg}_kwargs": {"use_reentrant": False}} if spec["gc"] else {}
+    if fsdp:  # the same FSDP as configs/accelerate/fsdp.yaml
+        extra["fsdp"] = "full_shard auto_wrap"
+        extra["fsdp_config"] = {
+            "version": 1, "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"], "backward_prefetch": "backward_pre",
+            "use_orig_params": True, "sync_module_states": True, "cpu_ram_efficient_loading": False,
+        }  # fmt: skip
+    args = TrainingArguments(
+        output_dir=spec["out"], per_device_train_batch_size=spec["micro"], gradient_accumulation_steps=spec["accum"],
+        max_steps=s, learning_rate=LR, warmup_steps=WARMUP, lr_scheduler_type="cosine", weight_decay=0.0,
+        max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda, logging_steps=1, save_strategy="no", report_to="none",
+        optim="adamw_torch_fused" if cuda else "adamw_torch", seed=42, dataloader_drop_last=True,
+        disable_tqdm=True, **extra,
+    )  # fmt: skip
+    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32, attn_implementation="sdpa")
+    if spec["ft"] == "freeze":  # tibcpt's rule (training/model.py _freeze): last 2 layers + embeddings
+        n = model.config.num_hidden_layers
+        keep = tuple(f"model.layers.{i}." for i in (n - 2, n - 1))
+        for name, p in model.named_parameters():
+            p.requires_grad = name.startswith(keep) or "embed_tokens" in name or "lm_head" in name
+    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate, callbacks=[Timer()])
+    trainer.train()
+    res = {
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        "wrapper": type(trainer.model_wrapped).__name__,
+        "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+    }
+    if rank == 0:
+        res["tokens_per_s"] = round((s - w) * spec["micro"] * spec["accum"] * world * SEQ / (marks[s] - marks[w]))
+        res["first_step_s"] = round(marks[1] - spec["t0"], 1)
+        res["losses"] = {str(h["step"]): h["loss"] for h in trainer.state.log_history if "loss" in h}
+        res["measured_steps"] = s - w
+    Path(f"{spec['result']}.{rank}").write_text(json.dumps(res))
+
+
+def read_train_log(out: Path) -> list[dict]:
+    path = out / "train_log.jsonl"
+    if not path.is_file():
+        return []
+    recs = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return [r for r in recs if r.get("kind") == "train"]
+
+
+def launch(cmd: list[str], log_path: Path, train_out: Path | None, stop: int | None, timeout: float) -> tuple:
+    """Run `cmd` in its own process group; end the whole group once train_log has step `stop` (the
+    final evaluation and the 7B save are not measured) or at `timeout`. Returns (rc, wall seconds)."""
+    t0 = time.time()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    with log_path.open("w") as logf:
+        p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
+        rc = None
+        while p.poll() is None:
+            done = stop and train_out is not None and any(r["step"] >= stop for r in read_train_log(train_out))
+            if done or time.time() - t0 > timeout:
+                rc = 0 if done else 124
+                os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                break
+            time.sleep(0.2)
+        p.wait()
+    return (p.returncode if rc is None else rc), time.time() - t0
+
+
+def tibcpt_result(run: dict, out: Path, world: int) -> dict:
+    """Per-step records: throughput over steps after `warm` (the interval holding a save left out)."""
+    train = read_train_log(out)
+    tok_step = run["micro"] * run["accum"] * world * SEQ
+    pairs = [
+        (p, r) for p, r in zip(train, train[1:]) if p["step"] >= run["warm"] and p["step"] != run.get("save")
+    ]  # fmt: skip
+    steps = sum(r["step"] - p["step"] for p, r in pairs)
+    secs = sum((r["step"] - p["step"]) * tok_step / r["tokens_per_s"] for p, r in pairs)
+    res = {
+        "tokens_per_s": round(steps * tok_step / secs) if pairs else None,
+        "peak_mem_gib": max((r["peak_mem_gib"] for r in train if r.get("peak_mem_gib")), default=None),
+        "losses": {str(r["step"]): round(r["loss"], 5) for r in train},
+        "measured_steps": steps,
+        "first_logged_step": train[0]["step"] if train else None,
+    }
+    if run.get("save") and len(train) > run["save"]:  # the interval holding the save, as seconds
+        rec = next(r for r in train if r["step"] == run["save"] + 1)
+        res["interval_with_save_s"] = round(tok_step / rec["tokens_per_s"], 1)
+    return res
+
+
+def n_params(shape: str, vocab: int) -> int:
+    c = SHAPES[shape]
+    h, d, L = c["hidden_size"], c["head_dim"], c["num_hidden_layers"]
+    attn = 2 * h * c["num_attention_heads"] * d + 2 * h * c["num_key_value_heads"] * d
+    emb = vocab * h * (1 if c["tie_word_embeddings"] else 2)
+    return emb + L * (attn + 3 * h * c["intermediate_size"] + 2 * h) + h
+
+
+def mfu_of(shape: str, vocab: int, tok_s: float | None, gpu: str | None, world: int) -> float | None:
+    from tibcpt.training.metrics import flops_per_token, mfu, peak_flops
+
+    c = SHAPES[shape]
+    f = flops_per_token(n_params(shape, vocab), c["num_hidden_layers"], c["num_attention_heads"], c["head_dim"], SEQ)
+    m = mfu(tok_s, f, peak_flops(gpu), world) if tok_s else None
+    return round(m, 4) if m is not None else None
+
+
+def gpu_name() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True)
+        return out.stdout.decode().splitlines()[0].strip() or None
+    except (OSError, IndexError):
+        return None
+
+
+def summarize(runs: dict) -> dict:
+    ok = {k: v for k, v in runs.items() if v.get("rc") == 0 and "error" not in v}
+
+    def pair(key: str, a: str, b: str):
+        return [ok.get(a, {}).get(key), ok.get(b, {}).get(key)]
+
+    def ratio(a: str, b: str):
+        ta, tb = pair("tokens_per_s", a, b)
+        return round(ta / tb, 3) if ta and tb else None
+
+    ref, res = ok.get("tibcpt_freeze", {}).get("losses", {}), ok.get("tibcpt_freeze_resumed", {}).get("losses", {})
+    common = sorted(set(ref) & set(res), key=int)
+    return {
+        "full: tokens/s tibcpt / hf": pair("tokens_per_s", "tibcpt_full", "hf_full"),
+        "full: speed ratio tibcpt / hf": ratio("tibcpt_full", "hf_full"),
+        "full: peak GiB (max over ranks) tibcpt / hf": pair("peak_mem_gib", "tibcpt_full", "hf_full"),
+        "full: MFU tibcpt / hf": pair("mfu_same_formula", "tibcpt_full", "hf_full"),
+        "freeze: tokens/s tibcpt / hf": pair("tokens_per_s", "tibcpt_freeze", "hf_freeze"),
+        "freeze: speed ratio tibcpt / hf": ratio("tibcpt_freeze", "hf_freeze"),
+        "freeze: peak GiB (max over ranks) tibcpt / hf": pair("peak_mem_gib", "tibcpt_freeze", "hf_freeze"),
+        "resume: first logged step (expected)": [min(map(int, res)) if res else None, SAVE_AT + 1],
+        "resume: steps compared": [int(k) for k in common],
+        "resume: max |loss gap| vs uninterrupted": round(max(abs(ref[k] - res[k]) for k in common), 5)
+        if common
+        else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shards", help="token shard folder (tibcpt pack, Llama-2-extended tokenizer, seq_len 2048)")
+    ap.add_argument("--work", default="/tmp/train-fsdp", help="scratch on local disk: model, runs, checkpoints")
+    ap.add_argument("--out", required=True, help="results JSON (merged with what is already there)")
+    ap.add_argument("--runs", default="", help="comma-separated run names (default: all, in order)")
+    ap.add_argument("--timeout", type=float, default=170, help="seconds per run")
+    ap.add_argument("--deadline", type=float, default=480, help="seconds for everything; later runs are skipped")
+    ap.add_argument("--smoke", action="store_true", help="tiny shape, one CPU process, no FSDP: checks the plumbing")
+    ap.add_argument("--merge", nargs="*", help="only merge these results JSONs into --out")
+    a = ap.parse_args()
+    t_start = time.time()
+    out_path = Path(a.out)
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    results.setdefault("runs", {})
+    if a.merge is not None:
+        for f in a.merge:
+            other = json.loads(Path(f).read_text())
+            results["runs"].update(other["runs"])
+            results.setdefault("setup", other.get("setup"))
+        results["summary"] = summarize(results["runs"])
+        out_path.write_text(json.dumps(results, indent=1))
+        return print(json.dumps(results["summary"], indent=1))
+    if not a.shards:
+        raise SystemExit("--shards is required")
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    shape, world = ("tiny", 1) if a.smoke else ("llama2-7b", WORLD)
+    manifest = json.loads(Path(a.shards, "manifest.json").read_text())
+    vocab = max(manifest["vocab_size"], len(AutoTokenizer.from_pretrained(Path(a.shards, "tokenizer"))))
+    names = a.runs.split(",") if a.runs else [r["name"] for r in RUNS]
+    unknown = set(names) - {r["name"] for r in RUNS}
+    if unknown:
+        raise SystemExit(f"--runs: unknown {sorted(unknown)}")
+    wanted = [r for n in names for r in RUNS if r["name"] == n]
+    if a.smoke:  # shorter: save at SAVE_AT still, 2 steps after it
+        wanted = [dict(r, steps=SAVE_AT + 2, warm=min(r["warm"], SAVE_AT + 1), micro=SMOKE_MICRO) for r in wanted]
+    work = Path(a.work)
+    (work / "runs").mkdir(parents=True, exist_ok=True)
+    gpu = gpu_name() if torch.cuda.is_available() else None
+    import accelerate
+
+    results["setup"] = {
+        "gpu": f"{world} x {gpu}" if gpu else "cpu (smoke: 1 process, no FSDP)",
+        "torch": torch.__version__, "transformers": transformers.__version__, "accelerate": accelerate.__version__,
+        "shape": f"{shape} {SHAPES[shape]}, vocab {vocab}, {n_params(shape, vocab) / 1e9:.3f}B parameters, random",
+        "batch": f"{wanted[0]['micro'] if wanted else MICRO} x {SEQ} per GPU x {ACCUM} accumulation x {world} GPUs",
+        "fsdp": "v1 FULL_SHARD, LlamaDecoderLayer units, use_orig_params, bf16 params/reduce, fp32 master",
+        "data": f"{a.shards}: tibcpt pack shards (Llama-2 tokenizer extended with Tibetan pieces)",
+        "script": "bench/train_fsdp.py",
+    }  # fmt: skip
+    model = work / f"model-{shape}"
+    if not (model / "config.json").is_file():
+        t0 = time.time()
+        code = f"import sys; sys.path.insert(0, {str(REPO / 'bench')!r}); import train_fsdp as b; "
+        code += f"b.make_model({shape!r}, {vocab}, {str(model)!r})"
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=240, cwd=REPO)
+        results["setup"]["make_model_s"] = round(time.time() - t0, 1)
+        print(f"made {model} in {time.time() - t0:.0f}s", flush=True)
+    for run in wanted:
+        left = a.deadline - (time.time() - t_start)
+        if left < 60:
+            results["runs"][run["name"]] = {
+                "spec": run,
+                "rc": None,
+                "error": f"skipped: {left:.0f}s left of --deadline",
+            }
+            print(f"{run['name']:<24} skipped ({left:.0f}s left)", flush=True)
+            continue
+        out = work / "runs" / run["name"]
+        if out.exists():
+            subprocess.run(["rm", "-rf", str(out)], check=True)  # this script's own scratch run folder
+        out.mkdir(parents=True)
+        log_path = work / f"{run['name']}.log"
+        t0 = time.time()
+        if run["fw"] == "tibcpt":
+            args = tibcpt_args(run, model, a.shards, out, work, a.smoke)
+            me = [str(Path(__file__).resolve()), "--tibcpt-worker", *args]
+            launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(FSDP_YAML)]
+            cmd = [sys.executable, *me] if a.smoke else [*launcher, "--num_processes", str(world), *me]
+            rc, wall = launch(cmd, log_path, out, run["steps"], min(a.timeout, left))
+        else:
+            spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t0)
+            me = [str(Path(__file__).resolve()), "--hf-worker", json.dumps(spec)]
+            torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}"]
+            rc, wall = launch([sys.executable, *me] if a.smoke else [*torchrun, *me], log_path, None, None, left)
+        text = log_path.read_text(errors="replace")
+        res: dict = {"rc": rc, "wall_s": round(wall, 1)}
+        try:
+            if run["fw"] == "tibcpt":
+                res.update(tibcpt_result(run, out, world))
+                res["resumed_line"] = next((x[-160:] for x in text.splitlines() if "resumed from" in x), None)
+                ck = out / "checkpoints"
+                if ck.is_dir():
+                    size = subprocess.run(["du", "-sb", str(ck)], capture_output=True, text=True).stdout.split()[0]
+                    res["checkpoint_gib"] = round(int(size) / 2**30, 2)
+            else:
+                ranks = [json.loads(Path(f"{out / 'r.json'}.{r}").read_text()) for r in range(world)]
+                res.update(ranks[0], peak_mem_gib=max(r["peak_mem_gib"] or 0 for r in ranks) or None)
+                res["peak_mem_gib_per_rank"] = [r["peak_mem_gib"] for r in ranks]
+            res["mfu_same_formula"] = mfu_of(shape, vocab, res["tokens_per_s"], gpu, world)
+            if not res["losses"]:
+                raise ValueError("no training step was logged")
+        except (OSError, ValueError, KeyError, ZeroDivisionError, IndexError, TypeError, StopIteration) as err:
+            res["error"] = f"{type(err).__name__}: {err}"
+        if "error" in res or rc != 0:
+            res["log_tail"] = text[-4000:]
+        results["runs"][run["name"]] = {"spec": run, **res}
+        results["summary"] = summarize(results["runs"])
+        out_path.write_text(json.dumps(results, indent=1))
+        short = {k: res.get(k) for k in ("rc", "wall_s", "tokens_per_s", "mfu_same_formula", "peak_mem_gib")}
+        print(f"{run['name']:<24} {short} {res.get('error', '')}", flush=True)
+        if "log_tail" in res:
+            print(res["log_tail"][-2500:], flush=True)
+    print(json.dumps(results.get("summary"), indent=1), flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--tibcpt-worker"]:
+        sys.exit(tibcpt_worker(sys.argv[2:]))
+    if sys.argv[1:2] == ["--hf-worker"]:
+        hf_worker(json.loads(sys.argv[2]))
+        sys.exit(0)
+    main()
