@@ -13,7 +13,7 @@ that checkpoint and must log the same losses at the same steps.
 
 Weights are random (FLOPs, memory and communication do not depend on them). Throughput leaves out
 the first WARM steps (tibcpt: its train_log.jsonl, one record per step, the interval holding a
-checkpoint save left out; HF: a callback that synchronises the GPU at steps WARM and last). Peak
+checkpoint save left out; HF (bench/train_fsdp_hf.py, torchrun): a callback that synchronises the GPU at steps WARM and last). Peak
 memory is torch.cuda.max_memory_allocated, the max over both ranks. MFU: tibcpt's formula
 (metrics.flops_per_token = 6N + 12·L·H·Q·T over the H200's dense bf16 peak, times 2 GPUs) for both;
 for the freeze recipe 6N counts weight gradients that are not computed, so it overstates the work.
@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,71 +130,6 @@ def tibcpt_worker(argv: list[str]) -> int:
     return T.cli(p.parse_args(argv))
 
 
-def hf_worker(spec: dict) -> None:
-    """One HF Trainer run (one process per GPU under torchrun); rank r writes spec['result'] + f'.{r}'."""
-    import dataclasses
-
-    import pyarrow.parquet as pq
-    import torch
-    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
-
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    cuda, fsdp = torch.cuda.is_available(), world > 1
-    files = sorted(Path(spec["shards"], "train").glob("*.parquet"))
-    rows = [r for f in files for r in pq.read_table(f, columns=["input_ids"]).column(0).to_pylist()]
-    data = [{"input_ids": torch.tensor(r, dtype=torch.int64)} for r in rows]
-
-    def collate(items):
-        ids = torch.stack([x["input_ids"] for x in items])
-        return {"input_ids": ids, "labels": ids}
-
-    marks: dict[int, float] = {}
-    w, s = spec["warm"], spec["steps"]
-
-    class Timer(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step in (1, w, s):
-                if cuda:
-                    torch.cuda.synchronize()
-                marks[state.global_step] = time.time()
-
-    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-    ckpt_arg = "gradient_checkpointing" if "gradient_checkpointing" in fields else "activation_checkpointing"
-    extra = {ckpt_arg: spec["gc"], f"{ckpt_arg}_kwargs": {"use_reentrant": False}} if spec["gc"] else {}
-    if fsdp:  # the same FSDP as configs/accelerate/fsdp.yaml
-        extra["fsdp"] = "full_shard auto_wrap"
-        extra["fsdp_config"] = {
-            "version": 1, "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"], "backward_prefetch": "backward_pre",
-            "use_orig_params": True, "sync_module_states": True, "cpu_ram_efficient_loading": False,
-        }  # fmt: skip
-    args = TrainingArguments(
-        output_dir=spec["out"], per_device_train_batch_size=spec["micro"], gradient_accumulation_steps=spec["accum"],
-        max_steps=s, learning_rate=LR, warmup_steps=WARMUP, lr_scheduler_type="cosine", weight_decay=0.0,
-        max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda, logging_steps=1, save_strategy="no", report_to="none",
-        optim="adamw_torch_fused" if cuda else "adamw_torch", seed=42, dataloader_drop_last=True,
-        disable_tqdm=True, **extra,
-    )  # fmt: skip
-    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32, attn_implementation="sdpa")
-    if spec["ft"] == "freeze":  # tibcpt's rule (training/model.py _freeze): last 2 layers + embeddings
-        n = model.config.num_hidden_layers
-        keep = tuple(f"model.layers.{i}." for i in (n - 2, n - 1))
-        for name, p in model.named_parameters():
-            p.requires_grad = name.startswith(keep) or "embed_tokens" in name or "lm_head" in name
-    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate, callbacks=[Timer()])
-    trainer.train()
-    res = {
-        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
-        "wrapper": type(trainer.model_wrapped).__name__,
-        "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-    }
-    if rank == 0:
-        res["tokens_per_s"] = round((s - w) * spec["micro"] * spec["accum"] * world * SEQ / (marks[s] - marks[w]))
-        res["first_step_s"] = round(marks[1] - spec["t0"], 1)
-        res["losses"] = {str(h["step"]): h["loss"] for h in trainer.state.log_history if "loss" in h}
-        res["measured_steps"] = s - w
-    Path(f"{spec['result']}.{rank}").write_text(json.dumps(res))
-
-
 def read_train_log(out: Path) -> list[dict]:
     path = out / "train_log.jsonl"
     if not path.is_file():
@@ -222,6 +158,14 @@ def launch(cmd: list[str], log_path: Path, train_out: Path | None, stop: int | N
                 break
             time.sleep(0.2)
         p.wait()
+    for _ in range(60):  # the workers may outlive the launcher by a moment: the next run needs their GPU memory
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    else:
+        os.killpg(p.pid, signal.SIGKILL)
     return (p.returncode if rc is None else rc), time.time() - t0
 
 
@@ -306,7 +250,7 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/train-fsdp", help="scratch on local disk: model, runs, checkpoints")
     ap.add_argument("--out", required=True, help="results JSON (merged with what is already there)")
     ap.add_argument("--runs", default="", help="comma-separated run names (default: all, in order)")
-    ap.add_argument("--timeout", type=float, default=170, help="seconds per run")
+    ap.add_argument("--timeout", type=float, default=200, help="seconds per run")
     ap.add_argument("--deadline", type=float, default=480, help="seconds for everything; later runs are skipped")
     ap.add_argument("--smoke", action="store_true", help="tiny shape, one CPU process, no FSDP: checks the plumbing")
     ap.add_argument("--merge", nargs="*", help="only merge these results JSONs into --out")
@@ -372,8 +316,7 @@ def main() -> None:
             print(f"{run['name']:<24} skipped ({left:.0f}s left)", flush=True)
             continue
         out = work / "runs" / run["name"]
-        if out.exists():
-            subprocess.run(["rm", "-rf", str(out)], check=True)  # this script's own scratch run folder
+        shutil.rmtree(out, ignore_errors=True)  # this script's own scratch run folder
         out.mkdir(parents=True)
         log_path = work / f"{run['name']}.log"
         t0 = time.time()
@@ -385,7 +328,7 @@ def main() -> None:
             rc, wall = launch(cmd, log_path, out, run["steps"], min(a.timeout, left))
         else:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t0)
-            me = [str(Path(__file__).resolve()), "--hf-worker", json.dumps(spec)]
+            me = [str(REPO / "bench/train_fsdp_hf.py"), json.dumps(spec)]
             torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}"]
             rc, wall = launch([sys.executable, *me] if a.smoke else [*torchrun, *me], log_path, None, None, left)
         text = log_path.read_text(errors="replace")
@@ -422,7 +365,4 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--tibcpt-worker"]:
         sys.exit(tibcpt_worker(sys.argv[2:]))
-    if sys.argv[1:2] == ["--hf-worker"]:
-        hf_worker(json.loads(sys.argv[2]))
-        sys.exit(0)
     main()
