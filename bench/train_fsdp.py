@@ -103,6 +103,10 @@ def tibcpt_args(run: dict, model: Path, shards: str, out: Path, work: Path, smok
         f"save_steps={run.get('save', 0)}", "save_total_limit=1", "tensorboard=false", "eval_at_start=false",
         "seed=42",
     ]  # fmt: skip
+    if (
+        run["ft"] == "freeze"
+    ):  # the seed's recipe trains the embeddings; here no resize happens (vocab already extended)
+        sets.append("model.freeze_train_embeddings=true")
     if run.get("resume"):
         sets.append(f"resume_from_checkpoint={work / 'runs' / run['resume'] / 'checkpoints' / f'step-{SAVE_AT:07d}'}")
     return ["--config", str(REPO / "configs/train/smollm2-135m.yaml"), *sets]
@@ -134,7 +138,12 @@ def read_train_log(out: Path) -> list[dict]:
     path = out / "train_log.jsonl"
     if not path.is_file():
         return []
-    recs = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    recs = []
+    for line in path.read_text().splitlines():
+        try:
+            recs.append(json.loads(line))
+        except ValueError:  # empty, or a line rank 0 is still writing
+            continue
     return [r for r in recs if r.get("kind") == "train"]
 
 
@@ -337,6 +346,7 @@ def main() -> None:
             if run["fw"] == "tibcpt":
                 res.update(tibcpt_result(run, out, world))
                 res["resumed_line"] = next((x[-160:] for x in text.splitlines() if "resumed from" in x), None)
+                res["trainable_line"] = next((x[-60:] for x in text.splitlines() if "parameters train" in x), None)
                 ck = out / "checkpoints"
                 if ck.is_dir():
                     size = subprocess.run(["du", "-sb", str(ck)], capture_output=True, text=True).stdout.split()[0]
