@@ -311,7 +311,12 @@ def main() -> None:
         t0 = time.time()
         code = f"import sys; sys.path.insert(0, {str(REPO / 'bench')!r}); import train_fsdp as b; "
         code += f"b.make_model({shape!r}, {vocab}, {str(model)!r})"
-        subprocess.run([sys.executable, "-c", code], check=True, timeout=240, cwd=REPO)
+        try:
+            subprocess.run([sys.executable, "-c", code], check=True, timeout=240, cwd=REPO)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+            results["setup"]["error"] = f"making the model failed: {err}"
+            out_path.write_text(json.dumps(results, indent=1))
+            raise SystemExit(results["setup"]["error"]) from None
         results["setup"]["make_model_s"] = round(time.time() - t0, 1)
         print(f"made {model} in {time.time() - t0:.0f}s", flush=True)
     for run in wanted:
@@ -339,7 +344,9 @@ def main() -> None:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t0)
             me = [str(REPO / "bench/train_fsdp_hf.py"), json.dumps(spec)]
             torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}"]
-            rc, wall = launch([sys.executable, *me] if a.smoke else [*torchrun, *me], log_path, None, None, left)
+            rc, wall = launch(
+                [sys.executable, *me] if a.smoke else [*torchrun, *me], log_path, None, None, min(a.timeout, left)
+            )
         text = log_path.read_text(errors="replace")
         res: dict = {"rc": rc, "wall_s": round(wall, 1)}
         try:
