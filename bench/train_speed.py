@@ -132,7 +132,7 @@ def tibcpt_cmd(run: dict, model: Path, shards: str, out: Path, cache: Path) -> l
 
 ALL_KERNELS_LAUNCHER = """import runpy, sys
 import tibcpt.training.kernels as k
-k.kernel_set = lambda compiled: k.ALL_KERNELS
+k.kernel_set = lambda compiled, fp16=False: ("fused_linear_cross_entropy", "rms_norm", "swiglu", "rope")
 sys.argv = ["tibcpt.training.train"] + sys.argv[1:]
 runpy.run_module("tibcpt.training.train", run_name="__main__", alter_sys=True)
 """

@@ -11,14 +11,18 @@ liger-kernel is Triton, so it runs only on CUDA; it is an optional dependency (`
 'tibcpt[gpu]'`). On CPU, or where it is not installed, `apply_kernels` leaves the model as it is
 and says why: the loss is the same function either way (tests/training/test_kernels.py).
 
-Which kernels (bench/train_speed.py, bench/results/train_speed.json, H200, SmolLM2-135M shape):
-eager runs get all four (150k tok/s against 115k without); under regional torch.compile
-(parallelize.py) only the fused linear cross-entropy, which sits outside the compiled block:
-inductor fuses RMSNorm, SwiGLU and RoPE itself, and liger's ops inside the block cost 3 graph
-breaks (140k tok/s with all four, 189k with the loss alone). Under fp16 the fused cross-entropy
-is left out: it computes the logits' gradient in the forward pass, before GradScaler scales the
-loss, so the small per-token gradients (about softmax / tokens) underflow in fp16 (measured: loss
-9.61 after 30 steps against 9.05 with plain PyTorch, no skipped steps to warn of it).
+Which kernels (bench/train_speed.py, bench/results/train_speed.json, H200, SmolLM2-135M shape,
+16 x 2048 tokens per step): under regional torch.compile none at all. Inductor fuses RMSNorm,
+SwiGLU and RoPE itself (liger's ops inside the block cost 3 graph breaks: 140k tok/s), and the
+output layer + loss compiled as their own region (parallelize.compile_loss) run at 293k tok/s
+where liger's fused linear cross-entropy gave 168k: with a 576-wide hidden state it cuts the
+batch into 64 chunks of 512 tokens and adds each chunk's fp32 gradient into the 68,857 x 576
+output weight, 109 ms of matrix work per step against 46 ms (profile_steps). In eager mode
+liger's RMSNorm, SwiGLU, RoPE and its (unfused) cross-entropy, which computes the loss and its
+gradient in place on the fp32 logits. Under fp16 the loss kernels stay out: the fused one
+computes the logits' gradient in the forward pass, before GradScaler scales the loss, so the small
+per-token gradients (about softmax / tokens) underflow in fp16 (measured: loss 9.61 after 30 steps
+against 9.05 with plain PyTorch, no skipped steps to warn of it).
 """
 
 from __future__ import annotations
@@ -36,13 +40,55 @@ KernelsMode = Literal["auto", "liger", "none"]
 KERNELS_MODES = ("auto", "liger", "none")
 
 # liger's apply_liger_kernel_to_<model> keyword for each kernel.
-ALL_KERNELS = ("fused_linear_cross_entropy", "rms_norm", "swiglu", "rope")
+ALL_KERNELS = ("cross_entropy", "fused_linear_cross_entropy", "rms_norm", "swiglu", "rope")
+EAGER_KERNELS = ("cross_entropy", "rms_norm", "swiglu", "rope")
+LOSS_KERNELS = ("cross_entropy", "fused_linear_cross_entropy")
 
 
 def base_model(model: torch.nn.Module) -> torch.nn.Module:
     """The transformers model under a peft wrapper (or the model itself)."""
     get = getattr(model, "get_base_model", None)
     return get() if callable(get) else model
+
+
+def head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of `hidden @ weight.T` against `labels` shifted by one
+    (transformers' ForCausalLMLoss for unpadded batches: fp32 softmax, -100 ignored)."""
+    logits = torch.nn.functional.linear(hidden[:, :-1, :], weight).float()
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+
+
+def liger_head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """`head_loss` with liger's cross-entropy kernel: loss and gradient in one pass over the fp32
+    logits, the gradient written in place (no second fp32 tensor for backward)."""
+    from liger_kernel.transformers.functional import liger_cross_entropy
+
+    logits = torch.nn.functional.linear(hidden[:, :-1, :], weight).float()
+    return liger_cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+
+
+def replace_loss(model: torch.nn.Module, loss_fn) -> None:
+    """Route training calls (grad enabled, `labels` given) through `loss_fn(hidden, lm_head.weight,
+    labels)`; evaluation and generation keep the model's own forward.
+
+    The causal LM's forward is replaced on the instance, as liger-kernel's fused loss does, so DDP
+    and FSDP wrappers still call it through their own forward (their hooks run as before). Done
+    here rather than with liger's `cross_entropy=True`, which replaces torch.nn.functional's
+    cross_entropy for the whole process (evaluation included)."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    lm = base_model(model)
+    own_forward = lm.forward
+
+    def forward(input_ids=None, labels=None, use_cache=None, **kwargs):
+        if labels is None or not torch.is_grad_enabled() or kwargs:
+            return own_forward(input_ids=input_ids, labels=labels, use_cache=use_cache, **kwargs)
+        hidden = lm.model(input_ids=input_ids, use_cache=False).last_hidden_state
+        return CausalLMOutputWithPast(loss=loss_fn(hidden, lm.lm_head.weight, labels))
+
+    lm.forward = forward
 
 
 def liger_unavailable(model: torch.nn.Module) -> str | None:
@@ -60,10 +106,10 @@ def liger_unavailable(model: torch.nn.Module) -> str | None:
 
 
 def kernel_set(compiled: bool, fp16: bool = False) -> tuple[str, ...]:
-    """The liger kernels to use: all four in eager mode, only the loss under regional compile;
-    never the fused loss under fp16 loss scaling (see the module docstring)."""
-    chosen = ("fused_linear_cross_entropy",) if compiled else ALL_KERNELS
-    return tuple(k for k in chosen if not (fp16 and k == "fused_linear_cross_entropy"))
+    """The liger kernels to use (measured, see the module docstring): none under regional compile;
+    norm, SwiGLU, RoPE and cross-entropy in eager mode; no loss kernel under fp16 loss scaling."""
+    chosen = () if compiled else EAGER_KERNELS
+    return tuple(k for k in chosen if not (fp16 and k in LOSS_KERNELS))
 
 
 def apply_kernels(
@@ -101,6 +147,10 @@ def apply_kernels(
         return ()
     # Every flag is passed explicitly: liger's defaults differ per model family.
     flags = {k: k in chosen for k in ALL_KERNELS}
+    if flags.pop("cross_entropy"):
+        if flags["fused_linear_cross_entropy"]:
+            raise ConfigError("kernels: cross_entropy and fused_linear_cross_entropy exclude each other")
+        replace_loss(model, liger_head_loss)
     _apply_liger_kernel_to_instance(model=base_model(model), cross_entropy=False, **flags)
     log.info("liger-kernel: %s", ", ".join(chosen))
     return chosen

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tibcpt.training.kernels import apply_kernels, base_model
+from tibcpt.training.kernels import LOSS_KERNELS, apply_kernels, base_model, head_loss, replace_loss
 
 from tibcpt.errors import ConfigError
 
@@ -86,35 +86,11 @@ def compile_layers(model: torch.nn.Module, backend: str | None = None) -> int:
     return len(layers)
 
 
-def head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy of `hidden @ weight.T` against `labels` shifted by one
-    (transformers' ForCausalLMLoss for unpadded batches: fp32 softmax, -100 ignored)."""
-    logits = torch.nn.functional.linear(hidden[:, :-1, :], weight).float()
-    return torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
-    )
-
-
 def compile_loss(model: torch.nn.Module, backend: str | None = None) -> None:
-    """Compile output layer + cross-entropy as one region: Inductor fuses the fp32 upcast, the
-    log-softmax and the loss into the reductions, so the fp32 logits are never written out.
-
-    The causal LM's forward is replaced on the instance (as liger-kernel's fused loss does) for
-    training calls with labels; evaluation and generation (no grad, or no labels) keep the model's
-    own forward."""
-    from transformers.modeling_outputs import CausalLMOutputWithPast
-
-    lm = base_model(model)
-    eager_forward = lm.forward
-    compiled = torch.compile(head_loss, backend=backend or COMPILE_BACKEND, dynamic=False)
-
-    def forward(input_ids=None, labels=None, use_cache=None, **kwargs):
-        if labels is None or not torch.is_grad_enabled() or kwargs:
-            return eager_forward(input_ids=input_ids, labels=labels, use_cache=use_cache, **kwargs)
-        hidden = lm.model(input_ids=input_ids, use_cache=False).last_hidden_state
-        return CausalLMOutputWithPast(loss=compiled(hidden, lm.lm_head.weight, labels))
-
-    lm.forward = forward
+    """Compile output layer + cross-entropy as one region (kernels.head_loss): Inductor fuses the
+    fp32 upcast, the log-softmax and the loss into the reductions, so the fp32 logits are never
+    written out. Training calls with labels only; evaluation and generation keep the model's forward."""
+    replace_loss(model, torch.compile(head_loss, backend=backend or COMPILE_BACKEND, dynamic=False))
 
 
 def attention_context(backend: str):
@@ -137,7 +113,7 @@ def speed_up(
     compile: bool,
     cache_dir: str | None = None,
     fp16: bool = False,
-    compiled_loss: bool = False,
+    compiled_loss: bool = True,
 ) -> dict[str, Any]:
     """Fused kernels (kernels.py), then regional compilation when `compile`; returns what was applied.
 
@@ -150,7 +126,7 @@ def speed_up(
         info["compile_cache"] = set_compile_cache(cache_dir)
         info["compiled_layers"] = compile_layers(model)
         log.info("regional compile: %d decoder layers, cache %s", info["compiled_layers"], info["compile_cache"])
-        if compiled_loss and "fused_linear_cross_entropy" not in applied:
+        if compiled_loss and not set(applied) & set(LOSS_KERNELS):
             compile_loss(model)
             info["compiled_loss"] = True
     return info

@@ -10,7 +10,8 @@ import json
 import pytest
 import torch
 from test_speed import batch, cheap_compile, loss_and_grads, run_tiny, tiny  # noqa: F401 (fixture)
-from tibcpt.training.parallelize import attention_context, compile_layers, compile_loss, head_loss
+from tibcpt.training.kernels import head_loss
+from tibcpt.training.parallelize import attention_context, compile_layers, compile_loss
 from tibcpt.training.profile import category, summarize_kernels
 
 
