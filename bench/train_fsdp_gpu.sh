@@ -13,7 +13,7 @@ nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv
 df -h /tmp | tail -1
 python3 -c "import torch, transformers, accelerate; print('torch', torch.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__, 'gpus', torch.cuda.device_count())"
 timeout "${BENCH_TIMEOUT:-510}" python3 bench/train_fsdp.py --shards .fsdp/shards --work /tmp/train-fsdp \
-  --out "$OUT/train_fsdp.json" --deadline "${BENCH_DEADLINE:-490}" ${1:+--runs "$1"}
+  --out "$OUT/train_fsdp.json" --deadline "${BENCH_DEADLINE:-490}" --timeout "${RUN_TIMEOUT:-200}" ${1:+--runs "$1"}
 echo "bench rc=$?"
 (cd /tmp/train-fsdp && tar czf "$OUT/logs.tgz" ./*.log runs/*/train_log.jsonl 2>/dev/null)
 du -sh /tmp/train-fsdp/runs/* 2>/dev/null
