@@ -15,25 +15,19 @@ import sys
 import time
 from pathlib import Path
 
-from train_fsdp import LR, SEQ, WARMUP  # bench/ is this script's folder, so on sys.path
+from hf_data import collate, packed_sequences  # bench/ is this script's folder, so on sys.path
+from train_fsdp import LR, SEQ, WARMUP
 
 
 def main(spec: dict) -> None:
     import dataclasses
 
-    import pyarrow.parquet as pq
     import torch
     from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     cuda, fsdp = torch.cuda.is_available(), world > 1
-    files = sorted(Path(spec["shards"], "train").glob("*.parquet"))
-    rows = [r for f in files for r in pq.read_table(f, columns=["input_ids"]).column(0).to_pylist()]
-    data = [{"input_ids": torch.tensor(r, dtype=torch.int64)} for r in rows]
-
-    def collate(items):
-        ids = torch.stack([x["input_ids"] for x in items])
-        return {"input_ids": ids, "labels": ids}
+    data = packed_sequences(spec["shards"])
 
     marks: dict[int, float] = {}
     w, s = spec["warm"], spec["steps"]

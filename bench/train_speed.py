@@ -208,80 +208,6 @@ def count_compile_events(log_text: str) -> dict:
     }
 
 
-def hf_worker(spec: dict) -> None:
-    """One HF Trainer run (in its own process); writes a JSON result to spec['result']."""
-    import pyarrow.parquet as pq
-    import torch
-    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
-
-    t0 = spec["t0"]
-    files = sorted(Path(spec["shards"], "train").glob("*.parquet"))
-    rows = [r for f in files for r in pq.read_table(f, columns=["input_ids"]).column(0).to_pylist()]
-    data = [{"input_ids": torch.tensor(r, dtype=torch.int64)} for r in rows]
-
-    def collate(items):
-        ids = torch.stack([x["input_ids"] for x in items])
-        return {"input_ids": ids, "labels": ids}
-
-    b, acc = BATCH[spec["shape"]]
-    marks: dict[str, float] = {}
-
-    cuda = torch.cuda.is_available()
-
-    end = spec.get("end", spec["steps"])
-    prof_at, prof_n = spec.get("profile", (0, 0))
-    profiled: dict = {}
-
-    class Timer(TrainerCallback):
-        """Wall time at steps 1, warm and `end`, after the GPU has finished them (3 syncs per run);
-        torch.profiler over steps (prof_at, prof_at + prof_n], after the measured ones."""
-
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step in (1, spec["warm"], end, prof_at, prof_at + prof_n):
-                if cuda:
-                    torch.cuda.synchronize()
-                marks[str(state.global_step)] = time.time()
-            if prof_n and state.global_step == prof_at:
-                acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
-                profiled["p"] = torch.profiler.profile(activities=acts)
-                profiled["p"].__enter__()
-            elif prof_n and state.global_step == prof_at + prof_n:
-                profiled["p"].__exit__(None, None, None)
-                profiled["wall_us"] = (marks[str(prof_at + prof_n)] - marks[str(prof_at)]) * 1e6
-
-    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32, attn_implementation="sdpa")
-    args = TrainingArguments(
-        output_dir=spec["out"], per_device_train_batch_size=b, gradient_accumulation_steps=acc,
-        max_steps=spec["steps"], learning_rate=LR, warmup_steps=WARMUP, lr_scheduler_type="cosine",
-        weight_decay=0.0, max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda, logging_steps=5,
-        optim="adamw_torch_fused" if cuda else "adamw_torch",
-        save_strategy="no", report_to="none", torch_compile=spec.get("compile", False), seed=42,
-        dataloader_drop_last=True, disable_tqdm=True, use_liger_kernel=spec.get("liger", False),
-    )  # fmt: skip
-    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate, callbacks=[Timer()])
-    trainer.train()
-    w, s = spec["warm"], end
-    tok_s = (s - w) * b * acc * SEQ / (marks[str(s)] - marks[str(w)])
-    losses = {h["step"]: h["loss"] for h in trainer.state.log_history if "loss" in h}
-    res = {
-        "tokens_per_s": round(tok_s),
-        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
-        "first_step_s": round(marks["1"] - t0, 1),
-        "losses": losses,
-        "measured_steps": s - w,
-    }
-    if "p" in profiled:  # the same summary as tibcpt's profile_steps (training/profile.py)
-        from tibcpt.training.profile import summarize_kernels
-        from torch.autograd import DeviceType
-
-        p = profiled["p"]
-        kernels = [(e.name, e.time_range.elapsed_us()) for e in p.events() if e.device_type == DeviceType.CUDA]
-        res["profile"] = summarize_kernels(kernels, profiled["wall_us"], prof_n)
-        table = p.key_averages().table(sort_by="self_device_time_total", row_limit=40, max_name_column_width=90)
-        Path(spec["result"]).with_name("kernels.txt").write_text(table)
-    Path(spec["result"]).write_text(json.dumps(res))
-
-
 def n_params(shape: str) -> int:
     """Parameters of a tied-embedding Llama of `shape` (as model.parameters() counts them)."""
     c = SHAPES[shape]
@@ -312,10 +238,7 @@ def main() -> None:
     ap.add_argument("--runs", default="", help="comma-separated run names (default: all)")
     ap.add_argument("--timeout", type=float, default=240, help="seconds per run")
     ap.add_argument("--smoke", action="store_true", help="tiny model, 4 steps, no compile: check the script on a CPU")
-    ap.add_argument("--hf-worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.hf_worker:
-        return hf_worker(json.loads(a.hf_worker))
     import torch
     import transformers
 
@@ -357,8 +280,11 @@ def main() -> None:
             rc, first, wall = launch(cmd, env, log_path, out / "train_log.jsonl", run.get("stop"), a.timeout)
         else:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t_start)
-            cmd = [sys.executable, __file__, "--shards", a.shards, "--out", "-", "--hf-worker", json.dumps(spec)]
-            rc, first, wall = launch(cmd, env, log_path, None, None, a.timeout)
+            cmd = [sys.executable, str(Path(__file__).with_name("train_speed_hf.py")), json.dumps(spec)]
+            # One GPU: with several visible the HF Trainer wraps the model in DataParallel (round 2:
+            # out of memory gathering the outputs on GPU 0).
+            hf_env = {**env, "CUDA_VISIBLE_DEVICES": env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]}
+            rc, first, wall = launch(cmd, hf_env, log_path, None, None, a.timeout)
         text = log_path.read_text(errors="replace")
         res: dict = {"rc": rc, "wall_s": round(wall, 1), **count_compile_events(text)}
         try:
