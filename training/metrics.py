@@ -71,6 +71,15 @@ def peak_memory_gib(device: torch.device) -> float | None:
     return None
 
 
+def peak_memory_all_ranks(acc) -> float | None:
+    """The highest peak GPU memory over all processes (FSDP/DDP ranks differ); None on CPU.
+    Collective: every rank calls it at the same log step."""
+    peak = peak_memory_gib(acc.device)
+    if peak is None or acc.num_processes == 1:
+        return peak
+    return float(acc.gather(torch.tensor([peak], device=acc.device)).max())
+
+
 def format_line(rec: dict[str, Any]) -> str:
     """One readable line (torchtitan style) from a JSONL record."""
     parts = [f"step {rec['step']:>6}/{rec['max_steps']}", f"loss {rec['loss']:.4f}", f"lr {rec['lr']:.2e}"]

@@ -43,7 +43,7 @@ from tibcpt.training.metrics import (
     format_line,
     mfu,
     peak_flops,
-    peak_memory_gib,
+    peak_memory_all_ranks,
     read_log,
     write_run_outputs,
 )
@@ -305,7 +305,7 @@ def log_progress(run: Run, stats: dict[str, Any]) -> None:
         "grad_norm": float(stats["grad_norm"]),
         "tokens_per_s": tok_s,
         "mfu": mfu(tok_s, run.flops_per_token, run.peak_flops, acc.num_processes),
-        "peak_mem_gib": peak_memory_gib(acc.device),
+        "peak_mem_gib": peak_memory_all_ranks(acc),
         "data_share": run.data_time / dt,
         "replay_share": run.replay_seen / (n * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps),
         "skipped_steps": run.skipped,

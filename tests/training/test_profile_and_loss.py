@@ -105,3 +105,19 @@ def test_profile_steps_writes_a_trace_a_table_and_a_summary(assets, tmp_path):
     with gzip.open(out / "profile" / "trace.json.gz") as f:
         assert json.load(f)["traceEvents"]
     assert not list((out / "profile").glob("*.part")) and not list((out / "profile").glob(".tmp-*"))
+
+
+def test_peak_memory_is_the_highest_over_ranks(monkeypatch):
+    """FSDP ranks hold different shards and buffers: the logged peak is the largest, not rank 0's."""
+    from types import SimpleNamespace
+
+    from tibcpt.training import metrics
+
+    cpu = SimpleNamespace(device=torch.device("cpu"), num_processes=2)
+    assert metrics.peak_memory_all_ranks(cpu) is None  # no GPU: nothing to report, no collective
+    monkeypatch.setattr(metrics, "peak_memory_gib", lambda device: 3.0)
+    other_rank = torch.tensor([7.5])
+    two = SimpleNamespace(device=torch.device("cpu"), num_processes=2, gather=lambda t: torch.cat([t, other_rank]))
+    assert metrics.peak_memory_all_ranks(two) == 7.5
+    one = SimpleNamespace(device=torch.device("cpu"), num_processes=1)
+    assert metrics.peak_memory_all_ranks(one) == 3.0
