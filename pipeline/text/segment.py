@@ -102,8 +102,10 @@ _WORD_SPACE_RE = re.compile(f"(?<=[{SYLLABLE_CHARS}])[ ]+(?=[{SYLLABLE_CHARS}])"
 # vowel), where Tibetan orthography writes a space instead of the first shad ("ཞིག །").
 _SPACE_BEFORE_SHAD_RE = re.compile(f"([{SYLLABLE_CHARS}{TSHEG}])[ ]+(?=[{SHADS}])")
 _KA_GA_SHA_END_RE = re.compile("[\u0f40\u0f42\u0f64][\u0f71-\u0f84]*$")
-# Shad rule: a bare ང keeps its tsheg before a shad (ང་།), NORMALIZATION.md rule 8.
-_NGA_SHAD_RE = re.compile(f"\u0f44(?=[{SHADS}])")
+# Shad rule: a syllable ending in ང, with or without a vowel, keeps its tsheg before a shad (ང་།,
+# ངེ་།), NORMALIZATION.md rule 8; the vowels are normalize.VOWELS, so a rejoined "ང-ེ །" gets the
+# tsheg normalize would give it (hypothesis found 'ངེ།' after rejoin, 'ངེ་།' after normalize).
+_NGA_SHAD_RE = re.compile(f"\u0f44[\u0f71-\u0f7e\u0f80-\u0f87]*(?=[{SHADS}])")
 _SHAD_GAP_RE = re.compile(f"(?<=[{SHADS}])[ ]{{2,}}(?=[{SHADS}])")
 
 
@@ -179,7 +181,7 @@ def rejoin_segmented(text: str) -> str:
     # Before shads first, so a ག-final's orthographic space is not turned into a tsheg below.
     text = _SPACE_BEFORE_SHAD_RE.sub(lambda m: m.group(1) + " " if _ends_ka_ga_sha(text, m) else m.group(1), text)
     text = _WORD_SPACE_RE.sub(TSHEG, text)
-    text = _NGA_SHAD_RE.sub("\u0f44" + TSHEG, text)
+    text = _NGA_SHAD_RE.sub(lambda m: m.group() + TSHEG, text)
     return _SHAD_GAP_RE.sub(" ", text)
 
 
