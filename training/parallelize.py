@@ -10,6 +10,12 @@ that all of them reuse: compile time is one layer's, not the model's (the traine
 whole-model compile took 80 s to the first step on an H200, issue 11). Parameter names do not
 change (no `_orig_mod.` prefix), so checkpoints and `save_pretrained` are unaffected.
 
+The output layer and the loss are one more compiled region (`compile_loss`, `model.compiled_loss`):
+with a 68,857-token vocabulary and a 576-wide model they are a third of the step, and Inductor
+fuses the fp32 upcast, log-softmax and loss (H200, 16 x 2048 tokens: 293k tokens/s against 168k
+with liger-kernel's fused linear cross-entropy, whose chunking costs 109 ms of matrix work per step
+against 46 ms; bench/results/train_speed.json).
+
 Shapes are static (`dynamic=False`): packed training batches always have the same shape, and a
 static graph never recompiles for a new batch size. Under `torch.no_grad()` (evaluation,
 generation) the layers run eagerly, so evaluating, at any batch size, never compiles.
@@ -117,9 +123,9 @@ def speed_up(
 ) -> dict[str, Any]:
     """Fused kernels (kernels.py), then regional compilation when `compile`; returns what was applied.
 
-    `fp16`: the run uses fp16 with loss scaling (kernels.kernel_set leaves the fused loss out).
-    `compiled_loss`: also compile output layer + loss (`compile_loss`) where liger's fused loss
-    is not applied."""
+    `fp16`: the run uses fp16 with loss scaling (kernels.kernel_set leaves the loss kernels out).
+    `compiled_loss`: also compile output layer + loss (`compile_loss`) unless a liger loss kernel
+    was applied."""
     applied = apply_kernels(model, kernels, compiled=compile, fp16=fp16)
     info: dict[str, Any] = {"kernels": list(applied), "compiled_layers": 0, "compiled_loss": False}
     if compile:
