@@ -337,8 +337,26 @@ def test_generate_strips_prompt(assets, tmp_path):
     model, tok = load_model_folder(assets["model"])
     prompt = "བོད་ཀྱི་"
     text = generate(model, tok, prompt, GenerateConfig(max_new_tokens=12, seed=0))
-    n_prompt = len(tok(prompt)["input_ids"])
-    full = model.generate(**tok(prompt, return_tensors="pt"), max_new_tokens=12, do_sample=False, pad_token_id=0)
+    # The prompt follows the document separator the shards put before every document (EOS here).
+    ids = [tok.eos_token_id] + tok(prompt)["input_ids"]
+    assert ids[1] != tok.eos_token_id  # this tokenizer adds nothing itself
+    full = model.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False, pad_token_id=0)
     greedy = generate(model, tok, prompt, GenerateConfig(max_new_tokens=12, temperature=0, well_formed=False))
-    assert greedy == tok.decode(full[0, n_prompt:], skip_special_tokens=True)
+    assert greedy == tok.decode(full[0, len(ids) :], skip_special_tokens=True)
     assert isinstance(text, str) and text
+
+
+def test_generation_starts_the_prompt_like_a_training_document(assets):
+    """A separator before the prompt only where the tokenizer does not already start with BOS/EOS."""
+    from tibcpt.training.generate import with_document_start
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(assets["tibetan"] / "tokenizer")
+    enc = tok(["བོད་ཀྱི་"], return_tensors="pt")
+    out = with_document_start(tok, enc)
+    assert (
+        out["input_ids"][0, 0] == tok.eos_token_id and out["input_ids"][0, 1:].tolist() == enc["input_ids"][0].tolist()
+    )
+    assert out["attention_mask"].shape == out["input_ids"].shape and bool(out["attention_mask"].all())
+    again = with_document_start(tok, out)  # already starts a document: unchanged
+    assert again["input_ids"].tolist() == out["input_ids"].tolist()
