@@ -88,10 +88,11 @@ def with_document_start(tokenizer, enc: dict) -> dict:
     between documents (evaluate_text.start_token: <|endoftext|> for SmolLM2). A tokenizer that
     already starts the prompt with BOS/EOS (Llama-2 adds <s>) is left alone.
 
-    Without it the prompt's first token sits at position 0 with no separator before it, a context
-    packed training never shows at a document start (round-2 samples of the default's model were
-    digit runs with no Tibetan at all, while `tibcpt eval`, which starts documents this way, scored it
-    0.75 bits per byte on held-out Tibetan)."""
+    Without it the prompt is a bare fragment at position 0: in training a document's first words
+    always follow the separator, and `tibcpt eval` scores documents that way too. (Round-2 samples of
+    the default's model, prompted without it, were digit runs with no Tibetan, while eval scored the
+    model 0.75 bits per byte on held-out Tibetan; whether the separator alone changes that is for the
+    next GPU run to show.)"""
     from tibcpt.training.evaluate_text import start_token
 
     ids = enc["input_ids"]
