@@ -221,7 +221,7 @@ def stage_dataset(corpus: Path, staging: Path, repo_id: str) -> Path:
 def stage_model(model_dir: Path, staging: Path, repo_id: str) -> Path:
     if not (model_dir / "config.json").is_file():
         raise InputError(f"{model_dir}: not a model folder (no config.json)")
-    skip = {"optimizer.pt", "scheduler.pt", "rng_state.pt", "checkpoints"}
+    skip = {"optimizer.pt", "scheduler.pt", "rng_state.pt", "checkpoints", "profile"}  # profile: profile_steps traces
 
     def fill(build: Path) -> None:
         shutil.copytree(

@@ -98,10 +98,34 @@ def read_documents(path: str | Path) -> list[str]:
     return docs
 
 
+SEPARATOR_FILE = "document_separator.json"
+"""Written by the trainer into the model folder: the shard manifest's `document_separator`."""
+
+
+def document_separator(tokenizer) -> dict | None:
+    """The separators the model was trained with, where they are on record: the model folder's
+    SEPARATOR_FILE, or the shard manifest beside a shard folder's tokenizer/ (None for a base model)."""
+    folder = Path(getattr(tokenizer, "name_or_path", "") or ".")
+    if (folder / SEPARATOR_FILE).is_file():
+        return json.loads((folder / SEPARATOR_FILE).read_text(encoding="utf-8"))
+    manifest = folder.parent / "manifest.json"
+    if folder.name == "tokenizer" and manifest.is_file():
+        return json.loads(manifest.read_text(encoding="utf-8")).get("document_separator")
+    return None
+
+
 def start_token(tokenizer) -> int:
-    """EOS, the separator packed shards put before each document (SmolLM2 pretraining: <|endoftext|>);
-    BOS where a tokenizer has no EOS."""
-    tid = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+    """The token packed shards put before each document (pipeline/tokens/separators.py): the recorded
+    BOS, else the recorded EOS that ended the document before (`document_separator`). Without a
+    record (a base model): BOS where the tokenizer starts every encoding with it (Llama-2 `<s>` from
+    the Hub), else EOS (SmolLM2 pretraining: `<|endoftext|>`), else BOS."""
+    sep = document_separator(tokenizer)
+    if sep and (sep.get("bos_token_id") is not None or sep.get("eos_token_id") is not None):
+        return int(sep["bos_token_id"] if sep.get("bos_token_id") is not None else sep["eos_token_id"])
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    if bos is not None and tokenizer("a")["input_ids"][:1] == [bos]:
+        return bos
+    tid = eos if eos is not None else bos
     if tid is None:
         raise InputError("the tokenizer has neither a BOS nor an EOS token to start a document with")
     return tid

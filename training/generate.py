@@ -85,8 +85,8 @@ def generate_many(model, tokenizer, prompt: str, cfg: GenerateConfig, processor=
 
 def with_document_start(tokenizer, enc: dict) -> dict:
     """The prompt as training saw a document's first words: after the separator the shards put
-    between documents (evaluate_text.start_token: <|endoftext|> for SmolLM2). A tokenizer that
-    already starts the prompt with BOS/EOS (Llama-2 adds <s>) is left alone.
+    between documents (evaluate_text.start_token: <|endoftext|> for SmolLM2, <s> for Llama-2). A
+    prompt the tokenizer already starts with BOS/EOS (Llama-2 adds <s>) is left alone.
 
     Without it the prompt is a bare fragment at position 0: in training a document's first words
     always follow the separator, and `tibcpt eval` scores documents that way too. (Round-2 samples of

@@ -36,7 +36,7 @@ from tibcpt.training.artifacts import save_final_model, verify_model_folder
 from tibcpt.training.config import TrainConfig, load_train_config
 from tibcpt.training.data import Batch, Split, iter_eval_batches, iter_train_batches, open_shards
 from tibcpt.training.evaluate import evaluate
-from tibcpt.training.evaluate_text import BASE_TEXT_EVAL, TextSets, evaluate_base
+from tibcpt.training.evaluate_text import BASE_TEXT_EVAL, SEPARATOR_FILE, TextSets, document_separator, evaluate_base
 from tibcpt.training.metrics import (
     RunLogger,
     flops_per_token,
@@ -371,6 +371,8 @@ def save_final(run: Run, final: dict[str, dict[str, float]], text: dict[str, dic
     if run.main:
         saved = save_final_model(acc.unwrap_model(run.model), state_dict, run.tokenizer, out, cfg.model.finetuning_type)
         verify_model_folder(out, saved)  # a fresh load must give back exactly these weights
+        if (sep := document_separator(run.tokenizer)) is not None:  # eval/generate start documents so
+            write_json_atomic(out / SEPARATOR_FILE, sep)
         summary = {
             "base model": cfg.model.model_name_or_path,
             "finetuning": cfg.model.finetuning_type,

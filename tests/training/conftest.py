@@ -106,6 +106,15 @@ def write_shard_folder(folder: Path, tokenizer, docs: list[str], source: str, n_
         "format": "tibcpt-shards-v1",
         "seq_len": SEQ_LEN,
         "eos_token_id": tokenizer.eos_token_id,
+        # as `tibcpt pack` records it for a byte-level BPE base: EOS after each document, no BOS
+        "document_separator": {
+            "family": "byte-level-endoftext",
+            "bos_token": None,
+            "bos_token_id": None,
+            "eos_token": tokenizer.eos_token,
+            "eos_token_id": tokenizer.eos_token_id,
+            "rule": "test fixture: EOS after each document",
+        },
         "vocab_size": len(tokenizer),
         "tokenizer": {"path": "tokenizer", "sha256": tok_sha},
         "splits": {},

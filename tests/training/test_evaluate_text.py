@@ -118,3 +118,34 @@ def test_cli_compares_base_and_extended_tokenizer_on_the_same_bytes(assets, tmp_
     assert out["cpt"]["tokens_per_byte"] < out["base"]["tokens_per_byte"]  # the extension packs Tibetan tighter
     assert "bits/byte" in capsys.readouterr().out
     assert main(["eval", "--model", str(assets["model"]), "bo-only-a-name"]) == 2
+
+
+def test_documents_start_with_the_separator_the_shards_use(shared, assets, tmp_path):
+    """Eval and generate start a document after the token the shards put there
+    (pipeline/tokens/separators.py): read from the record beside the tokenizer, else guessed."""
+    import json
+    import shutil
+
+    from tibcpt.training.evaluate_text import SEPARATOR_FILE, start_token
+    from transformers import AutoTokenizer
+
+    # A shard folder's tokenizer: the manifest beside it says (byte-level SmolLM2 style: EOS).
+    shard_tok = AutoTokenizer.from_pretrained(assets["tibetan"] / "tokenizer")
+    manifest = json.loads((assets["tibetan"] / "manifest.json").read_text())
+    assert manifest["document_separator"]["bos_token_id"] is None
+    assert start_token(shard_tok) == manifest["document_separator"]["eos_token_id"] == shard_tok.eos_token_id
+    # A model folder with the record the trainer writes: a Llama-2-style BOS separator wins.
+    model_dir = tmp_path / "model"
+    shutil.copytree(assets["tibetan"] / "tokenizer", model_dir)
+    sep = {"family": "sentencepiece-bos", "bos_token_id": 7, "eos_token_id": None}
+    (model_dir / SEPARATOR_FILE).write_text(json.dumps(sep))
+    assert start_token(AutoTokenizer.from_pretrained(model_dir)) == 7
+    # No record (a base model): a tokenizer that starts every encoding with BOS gets BOS.
+    base = tmp_path / "base"
+    shutil.copytree(assets["tibetan"] / "tokenizer", base)
+    (base / SEPARATOR_FILE).unlink(missing_ok=True)
+    plain = AutoTokenizer.from_pretrained(base)
+    assert start_token(plain) == plain.eos_token_id
+    plain.add_bos_token = True
+    if plain("a")["input_ids"][:1] == [plain.bos_token_id]:  # where this transformers honours the flag
+        assert start_token(plain) == plain.bos_token_id

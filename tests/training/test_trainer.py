@@ -238,6 +238,9 @@ def test_full_training_lowers_loss_and_writes_outputs(assets, tmp_path):
     assert all(r["replay_share"] == pytest.approx(0.25, abs=0.07) for r in train_recs)
     report = (out / "report.html").read_text()
     assert (out / "loss.png").stat().st_size > 1000 and "loss.png" in report
+    # The model folder records how documents were separated, for tibcpt eval / generate.
+    shard_sep = json.loads((assets["tibetan"] / "manifest.json").read_text())["document_separator"]
+    assert json.loads((out / "document_separator.json").read_text()) == shard_sep
     # The report shows the baseline and the change in bits per byte (forgetting on the general set).
     bpb0 = {r["set"]: r["bits_per_byte"] for r in ev["history"] if r["step"] == 0}
     change = ev["final"]["tibetan"]["bits_per_byte"] - bpb0["tibetan"]
