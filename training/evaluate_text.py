@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tibcpt.training.model import is_sentencepiece_style
 
 from tibcpt.errors import InputError
 from tibcpt.io import write_json_atomic
@@ -117,14 +118,21 @@ def document_separator(tokenizer) -> dict | None:
 def start_token(tokenizer) -> int:
     """The token packed shards put before each document (pipeline/tokens/separators.py): the recorded
     BOS, else the recorded EOS that ended the document before (`document_separator`). Without a
-    record (a base model): BOS where the tokenizer starts every encoding with it (Llama-2 `<s>` from
-    the Hub), else EOS (SmolLM2 pretraining: `<|endoftext|>`), else BOS."""
+    record (a base model): BOS where the tokenizer starts every encoding with it or is a SentencePiece
+    one (Llama-2 `<s>`), else `<|endoftext|>` where the vocabulary has it (SmolLM2 pretraining), else EOS,
+    else BOS."""
     sep = document_separator(tokenizer)
     if sep and (sep.get("bos_token_id") is not None or sep.get("eos_token_id") is not None):
         return int(sep["bos_token_id"] if sep.get("bos_token_id") is not None else sep["eos_token_id"])
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    if bos is not None and tokenizer("a")["input_ids"][:1] == [bos]:
-        return bos
+    if bos is not None and (tokenizer("a")["input_ids"][:1] == [bos] or is_sentencepiece_style(tokenizer)):
+        return bos  # Llama-2 (SentencePiece): <s> before every document
+    # SmolLM2/GPT-2 byte-level BPE: <|endoftext|> separated pretraining documents, whatever the
+    # folder calls EOS (the SmolLM2 Instruct GGUF's is the chat turn end <|im_end|>); the same rule
+    # as pipeline/tokens/separators.py, which training/ does not import.
+    endoftext = tokenizer.get_vocab().get("<|endoftext|>")
+    if endoftext is not None:
+        return endoftext
     tid = eos if eos is not None else bos
     if tid is None:
         raise InputError("the tokenizer has neither a BOS nor an EOS token to start a document with")

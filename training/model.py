@@ -148,7 +148,7 @@ def resize_embeddings_mean(model: PreTrainedModel, new_size: int) -> bool:
     return resize_embeddings(model, new_size, init="mean")
 
 
-def _is_sentencepiece_style(base_tokenizer) -> bool:
+def is_sentencepiece_style(base_tokenizer) -> bool:
     """True for Llama-2-style tokenizers whose pieces mark spaces with U+2581 (Metaspace)."""
     backend = getattr(base_tokenizer, "backend_tokenizer", None)
     if backend is None:
@@ -174,7 +174,7 @@ def new_token_base_ids(base_tokenizer, tokenizer, old_size: int, new_size: int) 
     drop = set(base_tokenizer.all_special_ids)
     added = tokenizer.added_tokens_decoder
     backend = getattr(base_tokenizer, "backend_tokenizer", None)
-    spm = _is_sentencepiece_style(base_tokenizer)
+    spm = is_sentencepiece_style(base_tokenizer)
     vocab = tokenizer.convert_ids_to_tokens(list(range(old_size, min(new_size, len(tokenizer)))))
     texts: dict[int, str] = {}
     out: list[list[int]] = [[] for _ in range(old_size, new_size)]

@@ -145,7 +145,24 @@ def test_documents_start_with_the_separator_the_shards_use(shared, assets, tmp_p
     shutil.copytree(assets["tibetan"] / "tokenizer", base)
     (base / SEPARATOR_FILE).unlink(missing_ok=True)
     plain = AutoTokenizer.from_pretrained(base)
-    assert start_token(plain) == plain.eos_token_id
+    assert start_token(plain) == plain.eos_token_id == plain.convert_tokens_to_ids("<|endoftext|>")
+    # The SmolLM2 Instruct GGUF calls <|im_end|> EOS; its pretraining separator is <|endoftext|>.
+    plain.add_special_tokens({"eos_token": "<|im_end|>"})
+    assert plain.eos_token_id != plain.convert_tokens_to_ids("<|endoftext|>")
+    assert start_token(plain) == plain.convert_tokens_to_ids("<|endoftext|>")
     plain.add_bos_token = True
     if plain("a")["input_ids"][:1] == [plain.bos_token_id]:  # where this transformers honours the flag
         assert start_token(plain) == plain.bos_token_id
+
+
+def test_a_llama2_base_starts_documents_with_bos(shared, tmp_path):
+    """Llama-2 (SentencePiece) put <s> before every pretraining document, also where the tokenizer
+    folder (a bare tokenizer.model) does not add it by itself."""
+    import shutil
+
+    from tibcpt.training.evaluate_text import start_token
+    from transformers import AutoTokenizer
+
+    shutil.copy(shared / "tokenizers" / "llama2" / "tokenizer.model", tmp_path / "tokenizer.model")
+    tok = AutoTokenizer.from_pretrained(tmp_path)
+    assert start_token(tok) == tok.bos_token_id == 1 != tok.eos_token_id
