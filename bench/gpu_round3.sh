@@ -11,9 +11,11 @@ set -uo pipefail
 case "${1:-}" in
   speed)
     # The defaults after round 2: compiled (profiled), DDP 2 GPUs vs 1, cold start with the
-    # evaluation at start; the eager path's profile; fp16 with the eager kernel set vs plain fp16.
+    # evaluation at start; the eager path's profile; the Llama-3.2-1B shape (MFU and memory with the
+    # compiled loss region: round 1 measured it with liger's fused loss); fp16 with the eager kernel
+    # set vs plain fp16.
     [ -d .w1 ] && cp .w1/* /root/
-    BENCH_TIMEOUT=540 bash bench/train_speed_gpu.sh tibcpt_compiled,tibcpt_compiled_ddp2,tibcpt_compiled_1gpu_ref,tibcpt_first_step_cold,tibcpt_eager_prof,tibcpt_fp16_eager,tibcpt_fp16_eager_plain
+    BENCH_TIMEOUT=540 bash bench/train_speed_gpu.sh tibcpt_compiled,tibcpt_compiled_ddp2,tibcpt_compiled_1gpu_ref,tibcpt_first_step_cold,tibcpt_eager_prof,tibcpt_1b_compiled,tibcpt_fp16_eager,tibcpt_fp16_eager_plain
     ;;
   fsdp)
     # Llama-2-7B shape on 2 GPUs: the freeze recipe under the HF Trainer, tibcpt's freeze run (saves
