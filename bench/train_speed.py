@@ -324,19 +324,16 @@ def summarize(results: dict) -> dict:
     def loss(name: str) -> dict:
         return r.get(name, {}).get("losses", {})
 
-    def ddp(pair: tuple[str, str]):
-        return ratio(*pair)
-
     out = {
         "eager_vs_hf_eager (target >= 1.5)": ratio("tibcpt_eager", "hf_eager"),
         "compiled_vs_hf_compiled (target >= 1.3)": ratio("tibcpt_compiled", "hf_compiled_prof")
         or ratio("tibcpt_closs_prof", "hf_compiled_prof"),
-        "ddp 2 GPUs / 1 GPU, default config (target >= 1.9)": ddp(("tibcpt_compiled_ddp2", "tibcpt_compiled_1gpu_ref")),
-        "ddp 2 GPUs / 1 GPU, round-1 default (liger fused loss)": ddp(
-            ("tibcpt_compiled_flce_ddp2", "tibcpt_compiled_flce_1gpu_ref")
+        "ddp 2 GPUs / 1 GPU, default config (target >= 1.9)": ratio("tibcpt_compiled_ddp2", "tibcpt_compiled_1gpu_ref"),
+        "ddp 2 GPUs / 1 GPU, round-1 default (liger fused loss)": ratio(
+            "tibcpt_compiled_flce_ddp2", "tibcpt_compiled_flce_1gpu_ref"
         ),
-        "ddp 2 GPUs / 1 GPU, plain transformers loss": ddp(
-            ("tibcpt_compiled_plainloss_ddp2", "tibcpt_compiled_plainloss_1gpu_ref")
+        "ddp 2 GPUs / 1 GPU, plain transformers loss": ratio(
+            "tibcpt_compiled_plainloss_ddp2", "tibcpt_compiled_plainloss_1gpu_ref"
         ),
         "1b_mfu (target >= 0.45)": r.get("tibcpt_1b_compiled", {}).get("mfu_same_formula"),
         "1b_mfu_hf_compiled": r.get("hf_1b_compiled", {}).get("mfu_same_formula"),

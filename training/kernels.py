@@ -51,13 +51,13 @@ def base_model(model: torch.nn.Module) -> torch.nn.Module:
     return get() if callable(get) else model
 
 
-def head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, cross_entropy=None) -> torch.Tensor:
     """Mean next-token cross-entropy of `hidden @ weight.T` against `labels` shifted by one
-    (transformers' ForCausalLMLoss for unpadded batches: fp32 softmax, -100 ignored)."""
+    (transformers' ForCausalLMLoss for unpadded batches: fp32 softmax, -100 ignored).
+    `cross_entropy`: the loss function (default torch's)."""
+    ce = cross_entropy or torch.nn.functional.cross_entropy
     logits = torch.nn.functional.linear(hidden[:, :-1, :], weight).float()
-    return torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
-    )
+    return ce(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
 def liger_head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -65,8 +65,7 @@ def liger_head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Te
     logits, the gradient written in place (no second fp32 tensor for backward)."""
     from liger_kernel.transformers.functional import liger_cross_entropy
 
-    logits = torch.nn.functional.linear(hidden[:, :-1, :], weight).float()
-    return liger_cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+    return head_loss(hidden, weight, labels, liger_cross_entropy)
 
 
 def replace_loss(model: torch.nn.Module, loss_fn) -> None:
