@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+import llama_params  # bench/ is this script's folder, so on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = {
     "llama2-7b": dict(  # meta-llama/Llama-2-7b-hf's config.json; vocab_size = the extended tokenizer's
@@ -201,11 +203,7 @@ def tibcpt_result(run: dict, out: Path, world: int) -> dict:
 
 
 def n_params(shape: str, vocab: int) -> int:
-    c = SHAPES[shape]
-    h, d, L = c["hidden_size"], c["head_dim"], c["num_hidden_layers"]
-    attn = 2 * h * c["num_attention_heads"] * d + 2 * h * c["num_key_value_heads"] * d
-    emb = vocab * h * (1 if c["tie_word_embeddings"] else 2)
-    return emb + L * (attn + 3 * h * c["intermediate_size"] + 2 * h) + h
+    return llama_params.n_params(SHAPES[shape], vocab)
 
 
 def mfu_of(shape: str, vocab: int, tok_s: float | None, gpu: str | None, world: int) -> float | None:

@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+import llama_params  # bench/ is this script's folder, so on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = {
     "smollm2-135m": dict(  # SmolLM2-135M's config.json with the Tibetan-extended vocabulary
@@ -209,12 +211,8 @@ def count_compile_events(log_text: str) -> dict:
 
 
 def n_params(shape: str) -> int:
-    """Parameters of a tied-embedding Llama of `shape` (as model.parameters() counts them)."""
-    c = SHAPES[shape]
-    h, d, L = c["hidden_size"], c["head_dim"], c["num_hidden_layers"]
-    attn = 2 * h * c["num_attention_heads"] * d + 2 * h * c["num_key_value_heads"] * d  # q, o; k, v
-    mlp = 3 * h * c["intermediate_size"]
-    return c["vocab_size"] * h + L * (attn + mlp + 2 * h) + h
+    """Parameters of `shape` (tied embeddings, its own vocabulary)."""
+    return llama_params.n_params(SHAPES[shape], SHAPES[shape]["vocab_size"])
 
 
 def mfu_of(shape: str, tok_s: float | None) -> float | None:
