@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shutil
 import signal
@@ -112,28 +111,6 @@ def tibcpt_args(run: dict, model: Path, shards: str, out: Path, work: Path, smok
     if run.get("resume"):
         sets.append(f"resume_from_checkpoint={work / 'runs' / run['resume'] / 'checkpoints' / f'step-{SAVE_AT:07d}'}")
     return ["--config", str(REPO / "configs/train/smollm2-135m.yaml"), *sets]
-
-
-def tibcpt_worker(argv: list[str]) -> int:
-    """tibcpt.training.train's CLI, logging the peak memory of the fullest rank instead of rank 0's."""
-    import tibcpt.training.train as T
-    import torch
-
-    rank0_only = T.peak_memory_gib
-
-    def peak_all_ranks(device):  # log_progress runs on every rank, so this collective is safe
-        v = rank0_only(device)
-        if v is None or not torch.distributed.is_initialized():
-            return v
-        t = torch.tensor([v], device=device)
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return t.item()
-
-    T.peak_memory_gib = peak_all_ranks
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(prog="tibcpt.training.train")
-    T.add_cli(p)
-    return T.cli(p.parse_args(argv))
 
 
 def read_train_log(out: Path) -> list[dict]:
@@ -334,7 +311,8 @@ def main() -> None:
         t0 = time.time()
         if run["fw"] == "tibcpt":
             args = tibcpt_args(run, model, a.shards, out, work, a.smoke)
-            me = [str(Path(__file__).resolve()), "--tibcpt-worker", *args]
+            # train_log's peak_mem_gib is the fullest rank's (training/metrics.peak_memory_all_ranks)
+            me = ["-m", "tibcpt.training.train", *args]
             launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(FSDP_YAML)]
             cmd = [sys.executable, *me] if a.smoke else [*launcher, "--num_processes", str(world), *me]
             rc, wall = launch(cmd, log_path, out, run["steps"], min(a.timeout, left))
@@ -378,6 +356,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--tibcpt-worker"]:
-        sys.exit(tibcpt_worker(sys.argv[2:]))
     main()
