@@ -95,11 +95,15 @@ RECIPES: dict[str, list[str]] = {
     "sub-lr3e-4-r30-10ep": [*SUB, *FULL, "optim.learning_rate=3e-4", "data.replay_ratio=0.3", "num_train_epochs=10"],
     "sub-lr2e-4-r20-10ep": [*SUB, *FULL, "optim.learning_rate=2e-4", *R20, "num_train_epochs=10"],
     "sub-lr4e-4-r30-6ep": [*SUB, *FULL, "optim.learning_rate=4e-4", "data.replay_ratio=0.3", "num_train_epochs=6"],
+    # Fourth run: a third seed of the default (English news rose +1.7 / +2.0 % with seeds 0 / 1 on
+    # the cleaned data, against the +2 % bound), and its model for bench/generate_grid.py.
+    "sub-lr2e-4-r20-6ep-seed2": [*SUB, *FULL, "optim.learning_rate=2e-4", *R20, "num_train_epochs=6", "seed=2"],
 }
 RECIPE_SETS: dict[str, list[str]] = {
     "first": list(RECIPES)[:11],  # first GPU run: recipe families, 3 epochs
     "second": list(RECIPES)[11:15],  # second: 6-10 epochs (bench/results/recipes_final.json)
-    "next": ["full-lr2e-4-r20-6ep", *list(RECIPES)[15:]],  # third: init x seeds, neighbours
+    "next": ["full-lr2e-4-r20-6ep", *list(RECIPES)[15:24]],  # third: init x seeds, neighbours
+    "gen": ["sub-lr2e-4-r20-6ep", "sub-lr2e-4-r20-6ep-seed2"],  # fourth: default, third seed
 }
 RECIPE_SETS["all"] = list(RECIPES)
 SEED_SUFFIX = re.compile(r"-seed\d+$")

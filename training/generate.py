@@ -80,7 +80,9 @@ def generate_many(model, tokenizer, prompt: str, cfg: GenerateConfig, processor=
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out = model.generate(**enc, pad_token_id=pad, num_return_sequences=cfg.num_samples, **kwargs)
     new_tokens = out[:, enc["input_ids"].shape[1] :]
-    return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    # A sample cut off by max_new_tokens can end inside a character (a byte-level piece): drop
+    # that U+FFFD. Elsewhere the well-formed processor keeps the bytes valid UTF-8.
+    return [t.rstrip("\ufffd") for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
 def with_document_start(tokenizer, enc: dict) -> dict:

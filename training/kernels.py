@@ -51,13 +51,35 @@ def base_model(model: torch.nn.Module) -> torch.nn.Module:
     return get() if callable(get) else model
 
 
+VOCAB_ALIGN = 64
+"""Output rows are padded to a multiple of this in `head_loss`. cuBLAS picks its fast Hopper
+kernels only for aligned leading dimensions: with SmolLM2's extended 68,857 rows the three output
+matmuls of an eager step fell to `cutlass_75 ... align1` kernels, 68 ms of a 197 ms step on an H200
+(bench/results/train_speed.json, tibcpt_eager_prof's kernel table). Megatron-LM pads its
+vocabulary for the same reason (`make-vocab-size-divisible-by`); here only the loss sees the
+padding, the model and its saved weights keep their size."""
+
+
 def head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, cross_entropy=None) -> torch.Tensor:
     """Mean next-token cross-entropy of `hidden @ weight.T` against `labels` shifted by one
     (transformers' ForCausalLMLoss for unpadded batches: fp32 softmax, -100 ignored).
-    `cross_entropy`: the loss function (default torch's)."""
+    `cross_entropy`: the loss function (default torch's).
+
+    The labels are shifted, not the hidden states (the last position gets -100, as transformers
+    does), so the matmul reads the contiguous [batch x seq] rows. The output weight is padded with
+    zero rows to a multiple of VOCAB_ALIGN and those columns get a -inf bias: softmax gives them
+    probability 0 and gradient 0, so loss and gradients are the unpadded ones."""
     ce = cross_entropy or torch.nn.functional.cross_entropy
-    logits = torch.nn.functional.linear(hidden[:, :-1, :], weight).float()
-    return ce(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+    vocab = weight.shape[0]
+    pad = -vocab % VOCAB_ALIGN
+    bias = None
+    if pad:
+        weight = torch.nn.functional.pad(weight, (0, 0, 0, pad))
+        bias = torch.zeros(vocab + pad, dtype=weight.dtype, device=weight.device)
+        bias[vocab:] = float("-inf")
+    logits = torch.nn.functional.linear(hidden.reshape(-1, hidden.shape[-1]), weight, bias).float()
+    target = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100).reshape(-1)
+    return ce(logits, target, ignore_index=-100)
 
 
 def liger_head_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

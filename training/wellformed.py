@@ -13,6 +13,11 @@ through the GPT-2 byte alphabet, SentencePiece `▁`/`<0xNN>` pieces, added toke
 works on bytes because a byte-level vocabulary has tokens that hold only part of a 3-byte Tibetan
 character: a token that starts with the bytes E0 BE can only complete to U+0F80–0FBF (almost all
 marks), and after a pending E0 BD the bytes B1–BF complete a vowel sign (U+0F71–0F7F).
+
+The same byte view keeps the output valid UTF-8: a character left incomplete takes only tokens that
+continue it, and no token may start with a continuation byte where no character is pending. Without
+this, 5 of 20 samples of round 3's default model held U+FFFD (894 of them), where a byte-level piece
+began a character that the next token did not finish (bench/results/generate_grid.json).
 """
 
 from __future__ import annotations
@@ -92,6 +97,15 @@ class WellFormedTibetan:
             if b[0] == 0xBE or (len(b) >= 2 and b[0] == 0xBD and 0xB1 <= b[1] <= 0xBF):
                 after_e0[i] = True
         self.masks = {b"": starts_mark, b"\xe0\xbd": after_e0bd, b"\xe0": after_e0}
+        # breaks_utf8[need]: tokens that would leave invalid UTF-8 when `need` continuation bytes are
+        # due (0: none). Valid iff the first min(len, need) bytes continue and byte `need` does not.
+        cont = [len(b) - len(b.lstrip(bytes(range(0x80, 0xC0)))) for b in self.pieces]
+        self.breaks_utf8 = [
+            torch.tensor(
+                [c != min(len(b), need) for b, c in zip(self.pieces, cont, strict=True)] + [False] * (n - len(cont))
+            )
+            for need in range(4)
+        ]
         self.device = starts_mark.device
 
     def tail(self, ids: list[int]) -> bytes:
@@ -106,12 +120,22 @@ class WellFormedTibetan:
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.device != self.device:  # once, not a host-to-GPU copy of a vocabulary mask per token
             self.masks = {k: v.to(scores.device) for k, v in self.masks.items()}
+            self.breaks_utf8 = [m.to(scores.device) for m in self.breaks_utf8]
             self.device = scores.device
         for row, ids in enumerate(input_ids.tolist()):
             complete, pending = _split_pending(self.tail(ids))
             last = complete.decode("utf-8", errors="ignore")[-1:] or None
-            mask = self.masks.get(pending)
-            if mask is not None and not in_stack(last):
-                m = mask[: scores.shape[1]]
-                scores[row, : m.shape[0]] = scores[row, : m.shape[0]].masked_fill(m, float("-inf"))
+            mask = self.breaks_utf8[_still_needed(pending)]
+            if (marks := self.masks.get(pending)) is not None and not in_stack(last):
+                mask = mask | marks
+            m = mask[: scores.shape[1]]
+            scores[row, : m.shape[0]] = scores[row, : m.shape[0]].masked_fill(m, float("-inf"))
         return scores
+
+
+def _still_needed(pending: bytes) -> int:
+    """Continuation bytes that the incomplete character `pending` still needs (0 for none)."""
+    if not pending:
+        return 0
+    b = pending[0]
+    return (2 if b < 0xE0 else 3 if b < 0xF0 else 4) - len(pending)

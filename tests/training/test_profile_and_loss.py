@@ -26,6 +26,30 @@ def test_head_loss_is_transformers_causal_lm_loss(tmp_path):
     assert got == pytest.approx(expect.item(), rel=1e-6)
 
 
+@pytest.mark.parametrize("vocab", [300, 320])  # padded to 320 (VOCAB_ALIGN 64), already aligned
+def test_head_loss_padding_keeps_loss_and_gradients(vocab):
+    from tibcpt.training.kernels import VOCAB_ALIGN
+
+    assert VOCAB_ALIGN == 64 and vocab % 64 in (44, 0)
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(3, 17, 24, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(vocab, 24, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, vocab, (3, 17), generator=g)
+    labels[1, 4] = -100
+    loss = head_loss(hidden, weight, labels)
+    loss.backward()
+    # The textbook form: shift the hidden states, unpadded logits.
+    h2, w2 = hidden.detach().clone().requires_grad_(), weight.detach().clone().requires_grad_()
+    logits = (h2[:, :-1] @ w2.T).reshape(-1, vocab)
+    expect = torch.nn.functional.cross_entropy(logits, labels[:, 1:].reshape(-1), ignore_index=-100)
+    expect.backward()
+    assert loss.item() == pytest.approx(expect.item(), rel=1e-6)  # head_loss's fp32 softmax
+    assert weight.grad.shape == (vocab, 24)
+    assert torch.allclose(weight.grad, w2.grad, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(hidden.grad, h2.grad, rtol=1e-5, atol=1e-7)
+    assert hidden.grad[:, -1].abs().max() == 0  # the last position predicts nothing
+
+
 @pytest.mark.parametrize("tie", [True, False])
 def test_compiled_loss_matches_eager_loss_and_gradients(tmp_path, cheap_compile, tie):  # noqa: F811
     ref = tiny(tmp_path, tie=tie)

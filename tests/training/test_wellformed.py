@@ -69,3 +69,31 @@ def test_token_bytes_round_trip_the_tokenizer(assets):
     base = AutoTokenizer.from_pretrained(assets["model"])
     partial = [b for b in token_bytes(base) if b and b[0] in (0xBD, 0xBE)]
     assert partial, "byte-level BPE has pieces that start inside a Tibetan character"
+
+
+def test_output_stays_valid_utf8_after_a_partial_character(assets):
+    """After a piece that ends inside a character only its continuations are allowed; with no
+    character pending no piece may start with a continuation byte (both gave U+FFFD in samples)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(assets["model"])  # byte-level BPE: pieces split characters
+    proc = WellFormedTibetan(tok)
+    pieces = proc.pieces
+
+    def allowed(ids: list[int]) -> list[bytes]:
+        scores = proc(torch.tensor([ids]), torch.zeros(1, len(pieces)))
+        return [pieces[i] for i in torch.isfinite(scores[0]).nonzero().flatten().tolist()]
+
+    def is_cont(b: int) -> bool:
+        return 0x80 <= b < 0xC0
+
+    complete = tok("བོད་ཀྱི་", add_special_tokens=False)["input_ids"]
+    ok = allowed(complete)
+    assert ok and not any(b and is_cont(b[0]) for b in ok)
+    lead = [i for i, b in enumerate(pieces) if b and b[-1] == 0xE0]  # ends with a 3-byte lead byte
+    assert lead, "the base tokenizer has pieces that end inside a character"
+    ok = allowed(complete + lead[:1])
+    assert ok and all(is_cont(b[0]) and (len(b) < 2 or is_cont(b[1])) for b in ok if b)
+    for b in ok:
+        if len(b) >= 2:  # the character completes
+            (pieces[lead[0]] + b[:2]).decode("utf-8", errors="strict")
