@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import torch
 from tibcpt.training import checkpoint as ckpt
 from tibcpt.training.artifacts import save_final_model, verify_model_folder
 from tibcpt.training.config import TrainConfig, load_train_config
-from tibcpt.training.data import Prefetch, Split, iter_eval_batches, iter_train_batches, open_shards, pin_batch
+from tibcpt.training.data import Batch, Split, iter_eval_batches, iter_train_batches, open_shards
 from tibcpt.training.evaluate import evaluate
 from tibcpt.training.evaluate_text import BASE_TEXT_EVAL, SEPARATOR_FILE, TextSets, document_separator, evaluate_base
 from tibcpt.training.metrics import (
@@ -125,8 +126,7 @@ class Run:
     eval_sets: dict[str, Split]
     text_sets: TextSets
     """Raw-text sets in bits per byte (`data.eval_sets`): base model before, trained model after."""
-    batches: Prefetch
-    """This rank's training micro-batches (Iterator[Batch]), read ahead in a background thread."""
+    batches: Iterator[Batch]
     logger: RunLogger
     max_steps: int
     resized: bool
@@ -216,18 +216,15 @@ def setup(cfg: TrainConfig) -> Run:
     logger = RunLogger(out, accelerator.is_main_process, cfg.tensorboard, append=resume_from is not None)
     if accelerator.is_main_process:
         write_json_atomic(out / "train_config.json", to_dict(cfg))
-    batches = Prefetch(
-        iter_train_batches(
-            train_split,
-            replay_split,
-            cfg.data.replay_ratio,
-            cfg.seed,
-            cfg.per_device_train_batch_size,
-            accelerator.process_index,
-            accelerator.num_processes,
-            start=samples,
-        ),
-        prepare=pin_batch if cuda else None,
+    batches = iter_train_batches(
+        train_split,
+        replay_split,
+        cfg.data.replay_ratio,
+        cfg.seed,
+        cfg.per_device_train_batch_size,
+        accelerator.process_index,
+        accelerator.num_processes,
+        start=samples,
     )
     run = Run(
         cfg=cfg,
@@ -385,7 +382,6 @@ def save_final(run: Run, final: dict[str, dict[str, float]], text: dict[str, dic
         }
         write_run_outputs(out, read_log(run.logger.path), run.step, final, text, summary)
     run.logger.close()
-    run.batches.close()
     acc.wait_for_everyone()
 
 
