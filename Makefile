@@ -86,7 +86,7 @@ train:  ## continued pretraining (default recipe: bench/recipes.py) -> $(OUT)/mo
 
 PROMPT ?= བོད་ཀྱི་
 SAMPLES ?= 1
-generate:  ## sample from the trained model (seed's sampling defaults; SAMPLES=20 for the README check)
+generate:  ## sample from the trained model (measured sampling defaults, bench/generate_grid.py; SAMPLES=20 for the README check)
 	$(TIBCPT) generate --model $(OUT)/model --num-samples $(SAMPLES) "$(PROMPT)"
 
 EVAL_MODEL ?= $(OUT)/model

@@ -3,9 +3,11 @@
 #   1. bash bench/gpu_round4.sh speed   carry .speed .w1   (~4 min)
 #   2. bash bench/gpu_round4.sh gen     carry .rd .w2      (~4 min; needs call 1's /root/partaa)
 # speed: the eager path with the aligned output matmul (kernels.VOCAB_ALIGN), the compiled default
-# with it (profiled), and DDP 2 GPUs vs 1 with the data stream read ahead (data.Prefetch).
+# with it (profiled), and DDP 2 GPUs vs 1 with the data stream read ahead (data.Prefetch: 1.48x, so
+# reverted; bench/results/train_speed.json keeps those runs as tibcpt_compiled_prefetch_*).
 # gen: the default recipe with a third seed, then bench/generate_grid.py's sampling grid on its model
-# (scored here: python bench/generate_grid.py score ...).
+# (scored here: python bench/generate_grid.py score ...). Round 4 ran both; the gen call ended after
+# 8 of the grid's 15 settings (RECIPES_TIMEOUT cut recipes.py's own sampling, which is not needed).
 set -uo pipefail
 case "${1:-}" in
   speed)

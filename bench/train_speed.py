@@ -333,6 +333,12 @@ def summarize(results: dict) -> dict:
         "ddp 2 GPUs / 1 GPU, plain transformers loss": ratio(
             "tibcpt_compiled_plainloss_ddp2", "tibcpt_compiled_plainloss_1gpu_ref"
         ),
+        "ddp 2 GPUs / 1 GPU, round 3: compiled loss, unaligned output matmul": ratio(
+            "tibcpt_compiled_round3_ddp2", "tibcpt_compiled_round3_1gpu_ref"
+        ),
+        "ddp 2 GPUs / 1 GPU, round 4: aligned output matmul, batches read ahead (since reverted)": ratio(
+            "tibcpt_compiled_prefetch_ddp2", "tibcpt_compiled_prefetch_1gpu_ref"
+        ),
         "1b_mfu (target >= 0.45)": r.get("tibcpt_1b_compiled", {}).get("mfu_same_formula"),
         "1b_mfu_hf_compiled": r.get("hf_1b_compiled", {}).get("mfu_same_formula"),
         "1b_peak_mem_gib tibcpt / hf (target <=)": [
@@ -356,7 +362,13 @@ def summarize(results: dict) -> dict:
         "max |loss gap| compiled (new default) vs plain PyTorch eager, 50 steps": max_gap(
             loss("tibcpt_closs_prof"), loss("tibcpt_eager_plain")
         ),
+        "max |loss gap| compiled (default) vs eager (liger set), 50 steps (target <= 0.01)": max_gap(
+            loss("tibcpt_compiled"), loss("tibcpt_eager")
+        ),
         "max |loss gap| HF compiled vs HF eager": max_gap(loss("hf_compiled_prof"), loss("hf_eager")),
+        "max |loss gap| fp16 eager (liger set, no loss kernel) vs fp16 plain eager, 30 steps": max_gap(
+            loss("tibcpt_fp16_eager"), loss("tibcpt_fp16_eager_plain")
+        ),
         "max |loss gap| fp16 compiled vs fp16 plain eager, 30 steps": max_gap(
             loss("tibcpt_fp16_compiled"), loss("tibcpt_fp16_eager_plain")
         ),
