@@ -75,6 +75,9 @@ RUNS = [
     R("tibcpt_freeze", "tibcpt", "freeze", False, steps=11, save=SAVE_AT),
     R("tibcpt_freeze_resumed", "tibcpt", "freeze", False, steps=11, warm=SAVE_AT + 1, resume="tibcpt_freeze"),
     R("hf_freeze", "hf", "freeze", False),
+    # a second uninterrupted run: the GPU's run-to-run spread, against which the resume gap is read
+    # (round 3: resumed step 7 matched to 4 digits, steps 8-11 differed by up to 0.051)
+    R("tibcpt_freeze_repeat", "tibcpt", "freeze", False, steps=11, warm=SAVE_AT + 1),
 ]
 
 
@@ -212,6 +215,8 @@ def summarize(runs: dict) -> dict:
 
     ref, res = ok.get("tibcpt_freeze", {}).get("losses", {}), ok.get("tibcpt_freeze_resumed", {}).get("losses", {})
     common = sorted(set(ref) & set(res), key=int)
+    rep = ok.get("tibcpt_freeze_repeat", {}).get("losses", {})
+    same = [k for k in common if k in rep]
     return {
         "full: tokens/s tibcpt / hf": pair("tokens_per_s", "tibcpt_full", "hf_full"),
         "full: speed ratio tibcpt / hf": ratio("tibcpt_full", "hf_full"),
@@ -224,6 +229,11 @@ def summarize(runs: dict) -> dict:
         "resume: steps compared": [int(k) for k in common],
         "resume: max |loss gap| vs uninterrupted": round(max(abs(ref[k] - res[k]) for k in common), 5)
         if common
+        else None,
+        "repeat: max |loss gap| of two uninterrupted runs, same steps": round(
+            max(abs(ref[k] - rep[k]) for k in same), 5
+        )
+        if same
         else None,
     }
 

@@ -81,6 +81,8 @@ RUNS = [
       attention="cudnn", profile=(50, 5)),
     R("tibcpt_eager_cudnn", "tibcpt", kernels="auto", attention="cudnn"),
     R("tibcpt_compiled_ddp2", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    # where the 2-GPU step's extra 8-18 ms go (rank 0's kernel table: communication vs compute)
+    R("tibcpt_compiled_ddp2_prof", "tibcpt", steps=60, end=50, compile=True, procs=2, profile=(50, 5)),
     R("tibcpt_compiled_1gpu_ref", "tibcpt", steps=60, end=50, compile=True, stop=50),
     # Round 3 (next device call): the defaults after round 2, profiled, and the eager path's profile.
     R("tibcpt_compiled", "tibcpt", steps=60, end=50, compile=True, profile=(50, 5)),
