@@ -3,7 +3,8 @@
 # machine (it stays warm 30 s after a call):
 #   1. bash bench/gpu_round5.sh speed   carry .speed   (~5 min)
 #   2. bash bench/gpu_round5.sh fsdp    carry .fsdp    (~5 min)
-# speed: the aligned default's DDP 2 GPUs vs 1, with rank 0's profile of the 2-GPU step (is the
+# speed: the aligned default's DDP 2 GPUs vs 1, the same with the bf16 gradient all-reduce
+# (ddp_reduce_dtype=bf16; its loss against the fp32 run's), rank 0's profile of the 2-GPU step (is the
 # all-reduce exposed?), its cold start, and the HF Trainer's eager and compiled runs in the same
 # call (round 2 measured those in another call). Then merge into bench/results/train_speed.json.
 # fsdp: the 7B freeze run twice uninterrupted and once resumed from the first one's step-6
@@ -12,7 +13,7 @@
 set -uo pipefail
 case "${1:-}" in
   speed)
-    BENCH_TIMEOUT=560 bash bench/train_speed_gpu.sh tibcpt_compiled_ddp2,tibcpt_compiled_1gpu_ref,tibcpt_compiled_ddp2_prof,tibcpt_first_step_cold,hf_eager,hf_compiled_prof
+    BENCH_TIMEOUT=560 bash bench/train_speed_gpu.sh tibcpt_compiled_ddp2,tibcpt_compiled_1gpu_ref,tibcpt_compiled_ddp2_bf16reduce,tibcpt_compiled_ddp2_prof,tibcpt_first_step_cold,hf_eager,hf_compiled_prof
     ;;
   fsdp)
     RUN_TIMEOUT=240 BENCH_TIMEOUT=560 BENCH_DEADLINE=550 bash bench/train_fsdp_gpu.sh tibcpt_freeze,tibcpt_freeze_repeat,tibcpt_freeze_resumed

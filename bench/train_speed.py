@@ -83,6 +83,8 @@ RUNS = [
     R("tibcpt_compiled_ddp2", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
     # where the 2-GPU step's extra 8-18 ms go (rank 0's kernel table: communication vs compute)
     R("tibcpt_compiled_ddp2_prof", "tibcpt", steps=60, end=50, compile=True, procs=2, profile=(50, 5)),
+    R("tibcpt_compiled_ddp2_bf16reduce", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      extra=["ddp_reduce_dtype=bf16"]),
     R("tibcpt_compiled_1gpu_ref", "tibcpt", steps=60, end=50, compile=True, stop=50),
     # Round 3 (next device call): the defaults after round 2, profiled, and the eager path's profile.
     R("tibcpt_compiled", "tibcpt", steps=60, end=50, compile=True, profile=(50, 5)),
@@ -131,6 +133,7 @@ def tibcpt_cmd(run: dict, model: Path, shards: str, out: Path, cache: Path) -> l
         sets.append(f"model.compiled_loss={str(run['closs']).lower()}")
     if run.get("profile"):
         sets += [f"profile_start_step={run['profile'][0]}", f"profile_steps={run['profile'][1]}"]
+    sets += run.get("extra", [])
     args = ["--config", str(REPO / "configs/train/smollm2-135m.yaml")] + sets
     if run.get("kernel_set") == "all":  # bench-only variant: all four liger kernels under compile as well
         return [sys.executable, "-c", ALL_KERNELS_LAUNCHER] + args
@@ -340,6 +343,9 @@ def summarize(results: dict) -> dict:
         ),
         "ddp 2 GPUs / 1 GPU, round 4: aligned output matmul, batches read ahead (since reverted)": ratio(
             "tibcpt_compiled_prefetch_ddp2", "tibcpt_compiled_prefetch_1gpu_ref"
+        ),
+        "ddp 2 GPUs / 1 GPU, bf16 gradient all-reduce (ddp_reduce_dtype=bf16)": ratio(
+            "tibcpt_compiled_ddp2_bf16reduce", "tibcpt_compiled_1gpu_ref"
         ),
         "1b_mfu (target >= 0.45)": r.get("tibcpt_1b_compiled", {}).get("mfu_same_formula"),
         "1b_mfu_hf_compiled": r.get("hf_1b_compiled", {}).get("mfu_same_formula"),

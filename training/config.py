@@ -205,6 +205,11 @@ class TrainConfig:
     `profile_start_step`: output_dir/profile/ gets a Chrome trace and kernels.txt (0 = off)."""
     profile_start_step: int = 10
     """Optimizer steps to run before profiling starts (compilation and warm-up stay out)."""
+    ddp_reduce_dtype: Literal["fp32", "bf16"] = "fp32"
+    """DDP only: dtype of the gradient all-reduce. bf16 halves the bytes sent (PyTorch's
+    bf16_compress_hook: gradients are averaged in bf16, then cast back); fp32 sends them as they are.
+    On 2 H200s the 2-GPU step cost 8 ms more than a 1-GPU step (bench/results/train_speed.json);
+    fp32 stays the default until bench/gpu_round5.sh measures bf16 against it."""
 
     def __post_init__(self) -> None:
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):

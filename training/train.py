@@ -111,6 +111,16 @@ def prepare_model(
     return PreparedModel(model, optimizer, resized, non_emb)
 
 
+def ddp_kwargs(cfg: TrainConfig, cuda: bool) -> list:
+    """accelerate's DDP settings (used only when it wraps the model in DDP)."""
+    from accelerate.utils import DDPCommunicationHookType, DistributedDataParallelKwargs
+
+    if cfg.ddp_reduce_dtype == "bf16" and not cuda:  # torch's bf16 hook runs on NCCL only
+        raise ConfigError("ddp_reduce_dtype=bf16: needs CUDA GPUs (NCCL); use fp32 here")
+    hook = {"fp32": DDPCommunicationHookType.NO, "bf16": DDPCommunicationHookType.BF16}[cfg.ddp_reduce_dtype]
+    return [DistributedDataParallelKwargs(comm_hook=hook)]
+
+
 @dataclass
 class Run:
     """Everything `setup` builds and the loop advances (nanoGPT keeps these as module globals)."""
@@ -189,7 +199,7 @@ def setup(cfg: TrainConfig) -> Run:
         torch.set_num_threads(cfg.num_threads)
 
     # ---- model, optimizer, schedule ------------------------------------------------------------
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not cuda)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not cuda, kwargs_handlers=ddp_kwargs(cfg, cuda))
     set_seed(cfg.seed)
     model = load_model(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
