@@ -110,12 +110,58 @@ signs and subjoined letters kept). Documents removed, by reason:
 """
 
 
+def _num(x: Any) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) else "—"
+
+
+def _eval_tables(ev: dict[str, Any]) -> str:
+    """eval.json (training/train.py) as Markdown: raw-text sets base vs trained, then shard splits."""
+    out = []
+    sets = ev.get("text_sets") or {}
+    if sets:
+        out += [
+            "Bits per byte on held-out raw text (each model with its own tokenizer on the same bytes; "
+            "lower is better):",
+            "",
+            "| set | base model | this model | change |",
+            "|---|---|---|---|",
+        ]
+        for name, r in sets.items():
+            base, trained = (r.get("base") or {}).get("bits_per_byte"), (r.get("trained") or {}).get("bits_per_byte")
+            change = f"{(trained / base - 1) * 100:+.1f} %" if base and trained else ""
+            out.append(f"| {name} | {_num(base)} | {_num(trained)} | {change} |")
+        out.append("")
+    final = ev.get("final") or {}
+    if final:
+        out += ["Held-out shard splits after training:", "", "| split | loss | bits per byte |", "|---|---|---|"]
+        out += [f"| {k} | {v.get('loss', 0):.4f} | {v.get('bits_per_byte', 0):.4f} |" for k, v in final.items()]
+        out.append("")
+    return "\n".join(out) or "No evaluation was recorded (no eval.json)."
+
+
 def model_card(model_dir: Path, repo_id: str) -> str:
+    from tibcpt.training.generate import GenerateConfig
+
     ev: dict[str, Any] = {}
     if (model_dir / "eval.json").exists():
         ev = json.loads((model_dir / "eval.json").read_text())
     cfg = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
-    evrows = "\n".join(f"| {k} | {v} |" for k, v in ev.items() if isinstance(v, (int, float, str)))
+    tc = json.loads((model_dir / "train_config.json").read_text()) if (model_dir / "train_config.json").exists() else {}
+    recipe = ""
+    if tc:
+        m, d, o = tc.get("model", {}), tc.get("data", {}), tc.get("optim", {})
+        steps = tc.get("max_steps") or -1
+        length = f"{steps} steps" if steps > 0 else f"{tc.get('num_train_epochs')} epochs"
+        if steps <= 0 and "step" in ev:
+            length += f" ({ev['step']} optimizer steps)"
+        precision = {"no": "fp32"}.get(tc.get("mixed_precision"), tc.get("mixed_precision"))
+        recipe = (
+            f"Training: `{m.get('finetuning_type')}` fine-tuning from "
+            f"`{Path(str(m.get('model_name_or_path'))).name}`, learning rate {o.get('learning_rate')} "
+            f"({o.get('lr_scheduler_type')}), {length}, English replay {d.get('replay_ratio', 0):.0%}, new token "
+            f"embeddings initialised by `{m.get('new_token_init')}`, {precision}.\n"
+        )
+    g = GenerateConfig()
     return f"""---
 language:
 - bo
@@ -130,14 +176,24 @@ tags:
 # {repo_id}
 
 A {cfg.get("architectures", ["causal LM"])[0]} continued-pretrained on Tibetan text with tibcpt
-(vocabulary size {cfg.get("vocab_size", "?")}). Evaluation (loss and bits per byte on the held-out
-Tibetan split; English replay split measures forgetting):
+(vocabulary size {cfg.get("vocab_size", "?")}, extended with Tibetan tokens).
+{recipe}
+## Evaluation
 
-| metric | value |
-|---|---|
-{evrows}
+{_eval_tables(ev)}
+## Use
 
-Sampling defaults used by `tibcpt generate`: top_k 30, top_p 0.85, temperature 0.5.
+```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained("{repo_id}")
+model = AutoModelForCausalLM.from_pretrained("{repo_id}")
+```
+
+Every training document followed the token in `document_separator.json`; start a prompt with it
+as `tibcpt generate` does. `tibcpt generate` samples with top_k {g.top_k}, top_p {g.top_p},
+temperature {g.temperature}, repetition_penalty {g.repetition_penalty} (chosen by measurement:
+lower temperatures without the penalty made this model family repeat itself) and masks tokens that
+would start a Tibetan syllable with a vowel sign or subjoined letter.
 """
 
 

@@ -247,6 +247,21 @@ def test_full_training_lowers_loss_and_writes_outputs(assets, tmp_path):
     assert f"{bpb0['general']:.4f}" in report and f"{change:+.4f}" in report and change < 0
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.config.vocab_size == assets["ext_vocab"]
+    # The model card `tibcpt publish model` writes shows that evaluation, the recipe and the
+    # sampling defaults (it used to list only the step count).
+    from tibcpt.training.generate import GenerateConfig
+
+    from tibcpt.cli import main
+
+    staging = tmp_path / "hub-model"
+    argv = ["publish", "model", "--path", str(out), "--repo-id", "org/m", "--staging", str(staging), "--dry-run"]
+    assert main(argv) == 0
+    card = (staging / "README.md").read_text()
+    bo = text["bo-stories"]
+    assert f"| bo-stories | {bo['base']['bits_per_byte']:.3f} | {bo['trained']['bits_per_byte']:.3f} |" in card
+    assert f"| tibetan | {result['eval']['tibetan']['loss']:.4f} |" in card
+    assert f"temperature {GenerateConfig().temperature}" in card and "`full` fine-tuning" in card
+    assert (staging / "model.safetensors").is_file() and (staging / "document_separator.json").is_file()
 
 
 def test_freeze_training_leaves_frozen_weights_bit_identical(assets, tmp_path):
