@@ -86,7 +86,7 @@ RUNS = [
     R("tibcpt_compiled_ddp2_bf16reduce", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
       extra=["ddp_reduce_dtype=bf16"]),
     R("tibcpt_compiled_1gpu_ref", "tibcpt", steps=60, end=50, compile=True, stop=50),
-    # Round 3 (next device call): the defaults after round 2, profiled, and the eager path's profile.
+    # Round 3 (bench/gpu_round3.sh speed): the defaults after round 2, profiled, and the eager path's profile.
     R("tibcpt_compiled", "tibcpt", steps=60, end=50, compile=True, profile=(50, 5)),
     R("tibcpt_eager_prof", "tibcpt", steps=60, end=50, kernels="auto", profile=(50, 5)),
     R("tibcpt_fp16_eager", "tibcpt", steps=30, kernels="auto", precision="fp16"),
