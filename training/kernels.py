@@ -9,7 +9,7 @@ kernels fuse the elementwise work of each decoder layer.
 
 liger-kernel is Triton, so it runs only on CUDA; it is an optional dependency (`pip install
 'tibcpt[gpu]'`). On CPU, or where it is not installed, `apply_kernels` leaves the model as it is
-and says why: the loss is the same function either way (tests/training/test_kernels.py).
+and says why: the loss is the same function either way (tests/training/test_speed.py).
 
 Which kernels (bench/train_speed.py, bench/results/train_speed.json, H200, SmolLM2-135M shape,
 16 x 2048 tokens per step): under regional torch.compile none at all. Inductor fuses RMSNorm,

@@ -143,11 +143,6 @@ def resize_embeddings(
     return True
 
 
-def resize_embeddings_mean(model: PreTrainedModel, new_size: int) -> bool:
-    """`resize_embeddings` with init="mean" (every new row = the mean of the old rows)."""
-    return resize_embeddings(model, new_size, init="mean")
-
-
 def is_sentencepiece_style(base_tokenizer) -> bool:
     """True for Llama-2-style tokenizers whose pieces mark spaces with U+2581 (Metaspace)."""
     backend = getattr(base_tokenizer, "backend_tokenizer", None)

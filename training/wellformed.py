@@ -63,13 +63,17 @@ def token_bytes(tokenizer) -> list[bytes]:
     return out
 
 
+def _char_len(lead: int) -> int:
+    """Bytes of the UTF-8 character that starts with byte `lead` (ASCII or a lead byte)."""
+    return 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+
+
 def _split_pending(tail: bytes) -> tuple[bytes, bytes]:
     """(complete UTF-8 prefix, trailing bytes of a character not yet complete)."""
     for k in range(1, min(4, len(tail)) + 1):
         b = tail[-k]
         if b & 0xC0 != 0x80:  # a lead byte or ASCII
-            need = 1 if b < 0x80 else 2 if b < 0xE0 else 3 if b < 0xF0 else 4
-            return (tail[:-k], tail[-k:]) if need > k else (tail, b"")
+            return (tail[:-k], tail[-k:]) if _char_len(b) > k else (tail, b"")
     return tail, b""
 
 
@@ -136,7 +140,4 @@ class WellFormedTibetan:
 
 def _still_needed(pending: bytes) -> int:
     """Continuation bytes that the incomplete character `pending` still needs (0 for none)."""
-    if not pending:
-        return 0
-    b = pending[0]
-    return (2 if b < 0xE0 else 3 if b < 0xF0 else 4) - len(pending)
+    return _char_len(pending[0]) - len(pending) if pending else 0

@@ -17,7 +17,7 @@ import torch
 from conftest import SHARED, make_tiny_model, make_tokenizers, tibetan_docs
 from tibcpt.pipeline.tokens.bpe import extend_fast_tokenizer
 from tibcpt.pipeline.tokens.spm import extend_spm_file
-from tibcpt.training.model import resize_embeddings, resize_embeddings_mean
+from tibcpt.training.model import resize_embeddings
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 LLAMA2 = SHARED / "tokenizers" / "llama2"
@@ -128,7 +128,7 @@ def test_mean_init_gives_identical_rows_and_the_alias_still_works(bytelevel, tmp
     base, ext = bytelevel
     for grow in (
         lambda m: resize_embeddings(m, len(ext), "mean", base, ext),
-        lambda m: resize_embeddings_mean(m, len(ext)),
+        lambda m: resize_embeddings(m, len(ext), init="mean"),
     ):
         model = model_for(tmp_path / str(id(grow)), len(base), tie=False)
         emb0 = model.get_input_embeddings().weight.detach().clone()

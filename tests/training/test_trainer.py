@@ -17,7 +17,7 @@ from tibcpt.training.model import (
     apply_finetuning,
     check_tokenizer_extends,
     load_base_tokenizer,
-    resize_embeddings_mean,
+    resize_embeddings,
 )
 from tibcpt.training.optim import check_precision
 from tibcpt.training.train import train
@@ -83,7 +83,7 @@ def test_resize_keeps_old_rows_bit_identical_and_mean_inits_new(tmp_path, tie):
     model = AutoModelForCausalLM.from_pretrained(make_tiny_model(tmp_path / "m", 100, tie=tie))
     old_in = model.get_input_embeddings().weight.detach().clone()
     old_out = model.get_output_embeddings().weight.detach().clone()
-    assert resize_embeddings_mean(model, 130)
+    assert resize_embeddings(model, 130, init="mean")
     new_in = model.get_input_embeddings().weight
     new_out = model.get_output_embeddings().weight
     assert new_in.shape == (130, 48) and new_out.shape == (130, 48)
@@ -91,7 +91,7 @@ def test_resize_keeps_old_rows_bit_identical_and_mean_inits_new(tmp_path, tie):
     assert torch.allclose(new_in[100:], old_in.mean(0).expand(30, -1))
     assert torch.allclose(new_out[100:], old_out.mean(0).expand(30, -1))
     assert (new_in.data_ptr() == new_out.data_ptr()) == tie
-    assert not resize_embeddings_mean(model, 120)  # never shrinks
+    assert not resize_embeddings(model, 120, init="mean")  # never shrinks
 
 
 def test_tokenizer_that_renumbers_base_tokens_is_refused(assets):
@@ -146,7 +146,7 @@ def test_bits_per_byte_hand_checkable(assets):
     assert bits_per_byte(8 * math.log(2), 8) == pytest.approx(1.0)
     # A zero lm_head gives uniform logits: every token costs exactly ln V nats.
     model = AutoModelForCausalLM.from_pretrained(assets["model"])
-    resize_embeddings_mean(model, assets["ext_vocab"])
+    resize_embeddings(model, assets["ext_vocab"], init="mean")
     V = assets["ext_vocab"]
     with torch.no_grad():
         model.lm_head.weight.zero_()
