@@ -28,7 +28,10 @@ import sys
 import time
 from pathlib import Path
 
-PROMPT = "བོད་ཀྱི་"
+from recipes import PROMPT  # the prompt recipes.py samples and recipes_check.py scores (bench/ is on sys.path)
+
+from tibcpt.io import write_json_atomic
+
 WINDOW = 300
 """Syllables per sample or document that rep4 looks at (samples hold about 370 syllables)."""
 SEED_SETTING = {"temperature": 0.5, "top_k": 30, "top_p": 0.85, "repetition_penalty": 1.0}
@@ -52,9 +55,7 @@ def run(args) -> int:
     from tibcpt.training.generate import GenerateConfig, generate_many
     from tibcpt.training.wellformed import WellFormedTibetan
 
-    model, tok = load_model_folder(args.model)
-    if args.device:
-        model = model.to(args.device)
+    model, tok = load_model_folder(args.model)  # on the GPU when there is one
     proc = WellFormedTibetan(tok)
     out = {"model": str(args.model), "prompt": PROMPT, "samples_per_setting": args.samples, "settings": {}}
     for s in GRID:
@@ -63,7 +64,7 @@ def run(args) -> int:
         texts = generate_many(model, tok, PROMPT, cfg, proc)
         out["settings"][name(s)] = {"setting": s, "seconds": round(time.time() - t0, 1), "samples": texts}
         print(f"{name(s)}: {time.time() - t0:.1f} s", flush=True)
-        Path(args.out).write_text(json.dumps(out, ensure_ascii=False, indent=1))
+        write_json_atomic(args.out, out)
     return 0
 
 
@@ -80,8 +81,7 @@ def rep4(syls: list[str]) -> float:
 
 
 def score(args) -> int:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from recipes_check import score as generation_check  # noqa: E402  (bench/ is scripts)
+    from recipes_check import score as generation_check
     from tibcpt.pipeline.text.segment import syllables
 
     report = json.loads(Path(args.samples_json).read_text())
@@ -107,9 +107,11 @@ def score(args) -> int:
     best = min(ok, key=lambda k: (abs(rows[k]["rep4"] - h), rows[k]["temperature"])) if ok else None
     report["chosen"] = best
     report["rule"] = "generation check met, no U+FFFD; rep4 closest to held-out human text's; then lower temperature"
-    Path(args.out or args.samples_json).write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    write_json_atomic(args.out or args.samples_json, report)
     print(f"human rep4 {h:.3f} over {len(human)} held-out documents ({WINDOW} syllables each)")
-    print("| setting | rep4 | looping (of 20) | syllables/sample | Tibetan share | well-formed | U+FFFD |")
+    print(
+        f"| setting | rep4 | looping (of {report.get('samples_per_setting', '?')}) | syllables/sample | Tibetan share | well-formed | U+FFFD |"
+    )
     print("|---|---|---|---|---|---|---|")
     for k, v in rows.items():
         mark = " **(chosen)**" if k == best else " (seed)" if v | SEED_SETTING == v else ""
@@ -128,7 +130,6 @@ def main() -> int:
     r.add_argument("--out", required=True)
     r.add_argument("--samples", type=int, default=20)
     r.add_argument("--max-new-tokens", type=int, default=500)
-    r.add_argument("--device", default=None, help="e.g. cuda (default: where the folder loads)")
     s = sub.add_parser("score", help="score the samples and choose (CPU, botok)")
     s.add_argument("samples_json")
     s.add_argument("--reference", required=True, help="held-out Tibetan JSONL (text field)")

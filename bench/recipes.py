@@ -37,11 +37,14 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+
+from tibcpt.io import write_json_atomic
 
 SEED_CONFIG = "configs/train/smollm2-135m-seed.yaml"
 WARM = ["optim.warmup_ratio=0.05"]
@@ -158,12 +161,8 @@ def choose(results: dict) -> str | None:
     ok = {n: r for n, r in results.items() if "sets" in r and r["sets"][FORGETTING_SET]["change"] <= MAX_ENGLISH_RISE}
     if not ok:
         return None
-
-    def tibetan(n: str) -> float:
-        return sum(ok[n]["sets"][s]["change"] for s in TIBETAN_SETS) / len(TIBETAN_SETS)
-
-    best = min(tibetan(n) for n in ok)
-    top = [n for n in ok if tibetan(n) <= best + TIE]
+    best = min(tibetan_change(r) for r in ok.values())
+    top = [n for n, r in ok.items() if tibetan_change(r) <= best + TIE]
     return min(top, key=lambda n: ok[n]["sets"][FORGETTING_SET]["change"])
 
 
@@ -243,16 +242,19 @@ def main() -> int:
     for k in range(args.parallel):
         slots.put(k % args.gpus if torch.cuda.is_available() else None)
 
+    write_lock = threading.Lock()  # one thread at a time adds to `results` and writes the report
+
     def one(name: str) -> None:
         gpu = slots.get()
         try:
-            results[name] = run_recipe(name, RECIPES[name], args, common, gpu)
+            r = run_recipe(name, RECIPES[name], args, common, gpu)
         finally:
             slots.put(gpu)
-        r = results[name]
         brief = {k: round(v["change"] * 100, 1) for k, v in r.get("sets", {}).items()} or r.get("error", "")[-300:]
         print(f"{name}: {r['seconds']} s, % change {brief}", flush=True)
-        Path(args.out).write_text(json.dumps(report, indent=2))  # partial results survive a timeout
+        with write_lock:
+            results[name] = r
+            write_json_atomic(args.out, report)  # partial results survive a timeout
 
     t0 = time.time()
     with ThreadPoolExecutor(args.parallel) as pool:
@@ -280,7 +282,7 @@ def main() -> int:
             mask: generate_many(model, tok, PROMPT, GenerateConfig(num_samples=args.samples, seed=0, well_formed=wf))
             for mask, wf in (("masked", True), ("unmasked", False))
         }
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    write_json_atomic(args.out, report)
     print(json.dumps({"winner": winner, "seconds": report["seconds"]}))
     return 0
 

@@ -19,11 +19,8 @@ from pathlib import Path
 from tibcpt.pipeline.text.segment import is_valid_syllable, syllables
 
 sys.path.insert(0, str(Path(__file__).parent))
-from recipes import choose  # noqa: E402  (bench/ is scripts, not a package)
+from recipes import PROMPT, choose  # noqa: E402  (bench/ is scripts, not a package)
 from tibcpt.training.wellformed import MARKS, in_stack
-
-PROMPT = "བོད་ཀྱི་"
-
 
 # The well-formed share counts only if the samples are Tibetan text at all: round 2's winner scored
 # 1.000 on 40 syllables in 20 samples that were otherwise digit residue of uncleaned source pages.

@@ -27,13 +27,15 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import llama_params  # bench/ is this script's folder, so on sys.path
+from bench_proc import launch, read_train_log
+
+from tibcpt.io import write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = {
@@ -114,50 +116,6 @@ def tibcpt_args(run: dict, model: Path, shards: str, out: Path, work: Path, smok
     if run.get("resume"):
         sets.append(f"resume_from_checkpoint={work / 'runs' / run['resume'] / 'checkpoints' / f'step-{SAVE_AT:07d}'}")
     return ["--config", str(REPO / "configs/train/smollm2-135m.yaml"), *sets]
-
-
-def read_train_log(out: Path) -> list[dict]:
-    path = out / "train_log.jsonl"
-    if not path.is_file():
-        return []
-    recs = []
-    for line in path.read_text().splitlines():
-        try:
-            recs.append(json.loads(line))
-        except ValueError:  # empty, or a line rank 0 is still writing
-            continue
-    return [r for r in recs if r.get("kind") == "train"]
-
-
-def launch(cmd: list[str], log_path: Path, train_out: Path | None, stop: int | None, timeout: float) -> tuple:
-    """Run `cmd` in its own process group; end the whole group once train_log has step `stop` (the
-    final evaluation and the 7B save are not measured) or at `timeout`. Returns (rc, wall seconds)."""
-    t0 = time.time()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
-    with log_path.open("w") as logf:
-        p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
-        rc = None
-        while p.poll() is None:
-            done = stop and train_out is not None and any(r["step"] >= stop for r in read_train_log(train_out))
-            if done or time.time() - t0 > timeout:
-                rc = 0 if done else 124
-                os.killpg(p.pid, signal.SIGTERM)
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
-                break
-            time.sleep(0.2)
-        p.wait()
-    for _ in range(60):  # the workers may outlive the launcher by a moment: the next run needs their GPU memory
-        try:
-            os.killpg(p.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.5)
-    else:
-        os.killpg(p.pid, signal.SIGKILL)
-    return (p.returncode if rc is None else rc), time.time() - t0
 
 
 def tibcpt_result(run: dict, out: Path, world: int) -> dict:
@@ -259,7 +217,7 @@ def main() -> None:
             results["runs"].update(other["runs"])
             results.setdefault("setup", other.get("setup"))
         results["summary"] = summarize(results["runs"])
-        out_path.write_text(json.dumps(results, indent=1))
+        write_json_atomic(out_path, results)
         return print(json.dumps(results["summary"], indent=1))
     if not a.shards:
         raise SystemExit("--shards is required")
@@ -300,7 +258,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-c", code], check=True, timeout=240, cwd=REPO)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
             results["setup"]["error"] = f"making the model failed: {err}"
-            out_path.write_text(json.dumps(results, indent=1))
+            write_json_atomic(out_path, results)
             raise SystemExit(results["setup"]["error"]) from None
         results["setup"]["make_model_s"] = round(time.time() - t0, 1)
         print(f"made {model} in {time.time() - t0:.0f}s", flush=True)
@@ -319,20 +277,20 @@ def main() -> None:
         out.mkdir(parents=True)
         log_path = work / f"{run['name']}.log"
         t0 = time.time()
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         if run["fw"] == "tibcpt":
             args = tibcpt_args(run, model, a.shards, out, work, a.smoke)
             # train_log's peak_mem_gib is the fullest rank's (training/metrics.peak_memory_all_ranks)
             me = ["-m", "tibcpt.training.train", *args]
             launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(FSDP_YAML)]
             cmd = [sys.executable, *me] if a.smoke else [*launcher, "--num_processes", str(world), *me]
-            rc, wall = launch(cmd, log_path, out, run["steps"], min(a.timeout, left))
+            rc, _, wall = launch(cmd, env, log_path, out, run["steps"], min(a.timeout, left))
         else:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t0)
             me = [str(REPO / "bench/train_fsdp_hf.py"), json.dumps(spec)]
             torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}"]
-            rc, wall = launch(
-                [sys.executable, *me] if a.smoke else [*torchrun, *me], log_path, None, None, min(a.timeout, left)
-            )
+            cmd = [sys.executable, *me] if a.smoke else [*torchrun, *me]
+            rc, _, wall = launch(cmd, env, log_path, None, None, min(a.timeout, left))
         text = log_path.read_text(errors="replace")
         res: dict = {"rc": rc, "wall_s": round(wall, 1)}
         try:
@@ -357,7 +315,7 @@ def main() -> None:
             res["log_tail"] = text[-4000:]
         results["runs"][run["name"]] = {"spec": run, **res}
         results["summary"] = summarize(results["runs"])
-        out_path.write_text(json.dumps(results, indent=1))
+        write_json_atomic(out_path, results)
         short = {k: res.get(k) for k in ("rc", "wall_s", "tokens_per_s", "mfu_same_formula", "peak_mem_gib")}
         print(f"{run['name']:<24} {short} {res.get('error', '')}", flush=True)
         if "log_tail" in res:

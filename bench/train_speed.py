@@ -20,12 +20,14 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import llama_params  # bench/ is this script's folder, so on sys.path
+from bench_proc import launch, read_train_log
+
+from tibcpt.io import write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = {
@@ -152,33 +154,9 @@ runpy.run_module("tibcpt.training.train", run_name="__main__", alter_sys=True)
 """
 
 
-def launch(cmd: list[str], env: dict, log_path: Path, train_log: Path | None, stop: int | None, timeout: float):
-    """Run `cmd`; returns (rc, seconds to the first train record, wall seconds). Polls train_log."""
-    t0 = time.time()
-    first = None
-    with log_path.open("w") as logf:
-        p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        while p.poll() is None:
-            if time.time() - t0 > timeout:
-                p.kill()
-                break
-            if train_log is not None and train_log.is_file():
-                recs = [json.loads(x) for x in train_log.read_text().splitlines() if x.strip()]
-                steps = [r["step"] for r in recs if r["kind"] == "train"]
-                if steps and first is None:
-                    first = time.time() - t0
-                if stop and steps and max(steps) >= stop:
-                    p.terminate()
-                    p.wait(30)
-                    return 0, first, time.time() - t0
-            time.sleep(0.05)
-    return p.wait(), first, time.time() - t0
-
-
 def tibcpt_result(run: dict, out: Path) -> dict:
     """Throughput over the logged intervals after step `warm` (time-weighted), losses, memory."""
-    recs = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x.strip()]
-    train = [r for r in recs if r["kind"] == "train"]
+    train = read_train_log(out)
     b, acc = BATCH[run["shape"]]
     tok_step = b * acc * SEQ * run.get("procs", 1)
     end = run.get("end", run["steps"])
@@ -192,7 +170,7 @@ def tibcpt_result(run: dict, out: Path) -> dict:
         "tokens_per_s": round(steps * tok_step / secs) if pairs else None,
         "mfu_logged": last.get("mfu"),
         "peak_mem_gib": round(last["peak_mem_gib"], 2) if last.get("peak_mem_gib") else None,
-        "losses": {r["step"]: r["loss"] for r in train},
+        "losses": {str(r["step"]): r["loss"] for r in train},  # str keys, as read back from --out
         "skipped_steps": last["skipped_steps"],
         "data_share": round(sum(r["data_share"] for _, r in pairs) / len(pairs), 4) if pairs else None,
         "measured_steps": steps,
@@ -220,17 +198,18 @@ def n_params(shape: str) -> int:
     return llama_params.n_params(SHAPES[shape], SHAPES[shape]["vocab_size"])
 
 
-def mfu_of(shape: str, tok_s: float | None) -> float | None:
-    """tibcpt's MFU formula (metrics.py) for either trainer, over the GPU's dense bf16 peak."""
+def mfu_of(shape: str, tok_s: float | None, world: int = 1) -> float | None:
+    """tibcpt's MFU formula (metrics.py) for either trainer: `tok_s` over all `world` GPUs against
+    their dense bf16 peak."""
     import torch
-    from tibcpt.training.metrics import flops_per_token, peak_flops
+    from tibcpt.training.metrics import flops_per_token, mfu, peak_flops
 
     c = SHAPES[shape]
     peak = peak_flops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
     if not tok_s or not peak:
         return None
     f = flops_per_token(n_params(shape), c["num_hidden_layers"], c["num_attention_heads"], c["head_dim"], SEQ)
-    return round(tok_s * f / peak, 4)
+    return round(mfu(tok_s, f, peak, world), 4)
 
 
 def main() -> None:
@@ -280,7 +259,7 @@ def main() -> None:
         t_start = time.time()
         if run["fw"] == "tibcpt":
             cmd = tibcpt_cmd(run, model, a.shards, out, cache)
-            rc, first, wall = launch(cmd, env, log_path, out / "train_log.jsonl", run.get("stop"), a.timeout)
+            rc, first, wall = launch(cmd, env, log_path, out, run.get("stop"), a.timeout)
         else:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t_start)
             cmd = [sys.executable, str(Path(__file__).with_name("train_speed_hf.py")), json.dumps(spec)]
@@ -297,13 +276,13 @@ def main() -> None:
                 res.update(json.loads((out / "r.json").read_text()))
                 if (out / "kernels.txt").is_file():
                     shutil.copyfile(out / "kernels.txt", work / f"{run['name']}.kernels.log")
-            res["mfu_same_formula"] = mfu_of(run["shape"], res["tokens_per_s"])
+            res["mfu_same_formula"] = mfu_of(run["shape"], res["tokens_per_s"], run.get("procs", 1))
         except (OSError, ValueError, KeyError, ZeroDivisionError, IndexError, TypeError) as err:
             res["error"] = f"{type(err).__name__}: {err}"
             res["log_tail"] = text[-3000:]
         results["runs"][run["name"]] = {"spec": run, **res}
         results["summary"] = summarize(results)
-        out_path.write_text(json.dumps(results, indent=1))
+        write_json_atomic(out_path, results)
         short = {k: res.get(k) for k in ("rc", "tokens_per_s", "mfu_same_formula", "peak_mem_gib", "first_step_s")}
         print(f"{run['name']:<28} {short} recompiles={res['recompiles']} breaks={res['graph_breaks']}", flush=True)
         if "error" in res:
@@ -346,6 +325,9 @@ def summarize(results: dict) -> dict:
         ),
         "ddp 2 GPUs / 1 GPU, bf16 gradient all-reduce (ddp_reduce_dtype=bf16)": ratio(
             "tibcpt_compiled_ddp2_bf16reduce", "tibcpt_compiled_1gpu_ref"
+        ),
+        "max |loss gap| bf16 vs fp32 gradient all-reduce, 2 GPUs": max_gap(
+            loss("tibcpt_compiled_ddp2_bf16reduce"), loss("tibcpt_compiled_ddp2")
         ),
         "1b_mfu (target >= 0.45)": r.get("tibcpt_1b_compiled", {}).get("mfu_same_formula"),
         "1b_mfu_hf_compiled": r.get("hf_1b_compiled", {}).get("mfu_same_formula"),
