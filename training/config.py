@@ -210,6 +210,16 @@ class TrainConfig:
     bf16_compress_hook: gradients are averaged in bf16, then cast back); fp32 sends them as they are.
     On 2 H200s the 2-GPU step cost 8 ms more than a 1-GPU step (bench/results/train_speed.json);
     fp32 stays the default until bench/gpu_round5.sh measures bf16 against it."""
+    ddp_gradient_as_bucket_view: bool = False
+    """DDP only: gradients live in the all-reduce buckets (torch DDP's gradient_as_bucket_view), which
+    saves one copy into and one out of the buckets per parameter and step, and their memory."""
+    ddp_static_graph: bool = False
+    """DDP only: torch DDP's static_graph (the set of parameters that get gradients never changes,
+    true for full and freeze fine-tuning, not for train_embeddings_only_steps)."""
+    gc_interval_steps: int = 0
+    """Python's automatic garbage collection is off during the training loop and a young-generation
+    collection runs every N steps (torchtitan's gc_freq: under DDP a collection on one rank stalls
+    every rank at the next all-reduce). 0 = Python's own automatic collection."""
 
     def __post_init__(self) -> None:
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
@@ -223,6 +233,10 @@ class TrainConfig:
             raise ValueError("eval_steps/save_steps: must be >= 0")
         if self.profile_steps < 0 or self.profile_start_step < 0:
             raise ValueError("profile_steps/profile_start_step: must be >= 0")
+        if self.gc_interval_steps < 0:
+            raise ValueError("gc_interval_steps: must be >= 0")
+        if self.ddp_static_graph and self.model.train_embeddings_only_steps:
+            raise ValueError("ddp_static_graph: the embeddings-only stage changes which parameters train")
         if self.save_total_limit < 1:
             raise ValueError("save_total_limit: must be >= 1")
         if self.model.train_embeddings_only_steps and self.model.finetuning_type == "lora":

@@ -21,13 +21,18 @@ static graph never recompiles for a new batch size. Under `torch.no_grad()` (eva
 generation) the layers run eagerly, so evaluating, at any batch size, never compiles.
 Compiled kernels are cached on disk (Inductor's FX-graph and AOTAutograd caches, on by default in
 torch >= 2.7), so a second run with the same shapes starts from the cache.
+
+Also here: the DDP settings (`ddp_kwargs`) and Python's garbage collection on a step schedule
+(`scheduled_gc`), the two things between the step and its speed on several GPUs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +152,37 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type != "cuda" or t.device == device:
         return t.to(device)
     return t.pin_memory().to(device, non_blocking=True)
+
+
+def ddp_kwargs(cfg: Any, cuda: bool) -> list:
+    """accelerate's DDP settings from a TrainConfig (used only when it wraps the model in DDP)."""
+    from accelerate.utils import DDPCommunicationHookType, DistributedDataParallelKwargs
+
+    if cfg.ddp_reduce_dtype == "bf16" and not cuda:  # torch's bf16 hook runs on NCCL only
+        raise ConfigError("ddp_reduce_dtype=bf16: needs CUDA GPUs (NCCL); use fp32 here")
+    hook = {"fp32": DDPCommunicationHookType.NO, "bf16": DDPCommunicationHookType.BF16}[cfg.ddp_reduce_dtype]
+    return [
+        DistributedDataParallelKwargs(
+            comm_hook=hook,
+            gradient_as_bucket_view=cfg.ddp_gradient_as_bucket_view,
+            static_graph=cfg.ddp_static_graph,
+        )
+    ]
+
+
+@contextlib.contextmanager
+def scheduled_gc(interval: int) -> Iterator[Callable[[int], None]]:
+    """Python's garbage collection on a step schedule (torchtitan's GarbageCollection): automatic
+    collection off, `collect(step)` runs a young-generation collection every `interval` steps; as
+    it was on exit. interval 0 leaves Python's automatic collection alone."""
+    if interval <= 0:
+        yield lambda step: None
+        return
+    was_enabled = gc.isenabled()
+    gc.disable()
+    gc.collect()  # start clean: what setup left behind
+    try:
+        yield lambda step: gc.collect(1) if step % interval == 0 else None
+    finally:
+        if was_enabled:
+            gc.enable()

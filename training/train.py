@@ -57,7 +57,7 @@ from tibcpt.training.model import (
     resize_embeddings,
 )
 from tibcpt.training.optim import build_optimizer, check_precision, total_steps
-from tibcpt.training.parallelize import attention_context, speed_up, to_device
+from tibcpt.training.parallelize import attention_context, ddp_kwargs, scheduled_gc, speed_up, to_device
 from tibcpt.training.profile import StepProfiler
 
 from tibcpt.config import ConfigError, config_hash, to_dict
@@ -109,16 +109,6 @@ def prepare_model(
     )
     model, optimizer = accelerator.prepare(model, optimizer)
     return PreparedModel(model, optimizer, resized, non_emb)
-
-
-def ddp_kwargs(cfg: TrainConfig, cuda: bool) -> list:
-    """accelerate's DDP settings (used only when it wraps the model in DDP)."""
-    from accelerate.utils import DDPCommunicationHookType, DistributedDataParallelKwargs
-
-    if cfg.ddp_reduce_dtype == "bf16" and not cuda:  # torch's bf16 hook runs on NCCL only
-        raise ConfigError("ddp_reduce_dtype=bf16: needs CUDA GPUs (NCCL); use fp32 here")
-    hook = {"fp32": DDPCommunicationHookType.NO, "bf16": DDPCommunicationHookType.BF16}[cfg.ddp_reduce_dtype]
-    return [DistributedDataParallelKwargs(comm_hook=hook)]
 
 
 @dataclass
@@ -395,6 +385,19 @@ def save_final(run: Run, final: dict[str, dict[str, float]], text: dict[str, dic
     acc.wait_for_everyone()
 
 
+def train_loop_step(run: Run, profiler: StepProfiler) -> None:
+    """One step of the loop: train, then log / evaluate / save when their interval comes."""
+    cfg = run.cfg
+    stats = train_step(run)
+    profiler.step_done(run.step)
+    if run.step % cfg.logging_steps == 0 or run.step == run.max_steps:
+        log_progress(run, stats)
+    if cfg.eval_steps and run.step % cfg.eval_steps == 0 and run.step < run.max_steps:
+        evaluate_sets(run)
+    if cfg.save_steps and run.step % cfg.save_steps == 0:
+        save_checkpoint(run)
+
+
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run one training job; returns {"eval": final eval, "steps", "output_dir"}."""
     run = setup(cfg)
@@ -402,15 +405,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         evaluate_sets(run)
     run.model.train()
     profiler = StepProfiler(run.out, run.step + cfg.profile_start_step, cfg.profile_steps, run.main)
-    while run.step < run.max_steps:
-        stats = train_step(run)
-        profiler.step_done(run.step)
-        if run.step % cfg.logging_steps == 0 or run.step == run.max_steps:
-            log_progress(run, stats)
-        if cfg.eval_steps and run.step % cfg.eval_steps == 0 and run.step < run.max_steps:
-            evaluate_sets(run)
-        if cfg.save_steps and run.step % cfg.save_steps == 0:
-            save_checkpoint(run)
+    with scheduled_gc(cfg.gc_interval_steps) as collect:
+        while run.step < run.max_steps:
+            train_loop_step(run, profiler)
+            collect(run.step)
     final = evaluate_sets(run)
     text = evaluate_text_sets(run)
     save_final(run, final, text)

@@ -30,7 +30,12 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_train_like_one_with_the_same_global_batch(assets, tmp_path):
+@pytest.mark.parametrize(
+    "ddp_options",
+    [[], ["ddp_gradient_as_bucket_view=true", "ddp_static_graph=true", "gc_interval_steps=2"]],
+    ids=["defaults", "bucket-view-static-gc"],
+)
+def test_two_processes_train_like_one_with_the_same_global_batch(assets, tmp_path, ddp_options):
     from tibcpt.training.train import train
 
     common = ["max_steps=4", "logging_steps=1", "eval_steps=0", "save_steps=0", "eval_at_start=false"]
@@ -45,6 +50,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(assets, tmp_pat
         "per_device_train_batch_size=2",
         "num_threads=1",
         *common,
+        *ddp_options,
     ]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
     cmd += ["--master_port", str(free_port()), "-m", "tibcpt.training.train", "--config", str(TINY), *overrides]
@@ -68,3 +74,26 @@ def test_bf16_gradient_reduce_is_refused_without_cuda(assets, tmp_path):
         pytest.skip("this checks the CPU refusal")
     with pytest.raises(ConfigError, match="ddp_reduce_dtype=bf16: needs CUDA"):
         train(tiny_cfg(assets, tmp_path / "x", "ddp_reduce_dtype=bf16", "max_steps=1"))
+
+
+def test_scheduled_gc_collects_on_its_steps_only_and_restores_automatic_collection():
+    import gc
+
+    from tibcpt.training.parallelize import scheduled_gc
+
+    assert gc.isenabled()
+    seen = []
+    gc.callbacks.append(lambda phase, info: seen.append(info["generation"]) if phase == "start" else None)
+    try:
+        with scheduled_gc(3) as collect:
+            assert not gc.isenabled()
+            seen.clear()
+            for step in range(1, 8):
+                collect(step)
+                assert len(seen) == step // 3  # steps 3 and 6, young generations only
+            assert set(seen) == {1}
+        assert gc.isenabled()
+        with scheduled_gc(0) as collect:
+            assert gc.isenabled()
+    finally:
+        gc.callbacks.pop()
