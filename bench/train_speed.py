@@ -108,6 +108,12 @@ RUNS = [
       extra=["gc_interval_steps=20", "ddp_gradient_as_bucket_view=true"]),
     R("tibcpt_compiled_ddp2_gc_bucketview_static", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
       extra=["gc_interval_steps=20", "ddp_gradient_as_bucket_view=true", "ddp_static_graph=true"]),
+    # round 6b: bucket view again (call-to-call noise) and without the per-forward buffer broadcast
+    R("tibcpt_compiled_1gpu_r6b", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_ddp2_bucketview_r6b", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      extra=["ddp_gradient_as_bucket_view=true"]),
+    R("tibcpt_compiled_ddp2_bucketview_nobcast", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      extra=["ddp_gradient_as_bucket_view=true", "ddp_broadcast_buffers=false"]),
 ]  # fmt: skip
 
 
@@ -305,6 +311,15 @@ def main() -> None:
             print(res["log_tail"][-1500:], flush=True)
 
 
+# The compiled default's 1-GPU runs since round 4 (the aligned output matmul), all the same config.
+COMPILED_DEFAULT_1GPU = [
+    "tibcpt_compiled",
+    "tibcpt_compiled_1gpu_ref",
+    "tibcpt_compiled_1gpu_r6",
+    "tibcpt_compiled_1gpu_r6b",
+]
+
+
 def max_gap(a: dict, b: dict) -> float | None:
     """Largest |loss difference| at the steps both runs logged."""
     common = set(a) & set(b)
@@ -323,9 +338,11 @@ def summarize(results: dict) -> dict:
         return r.get(name, {}).get("losses", {})
 
     out = {
+        # tibcpt_eager and hf_eager ran in one call (round 6), tibcpt_compiled_1gpu_ref and
+        # hf_compiled_prof in one call (round 5): each ratio is side by side on the same machine.
         "eager_vs_hf_eager (target >= 1.5)": ratio("tibcpt_eager", "hf_eager"),
-        "compiled_vs_hf_compiled (target >= 1.3)": ratio("tibcpt_compiled", "hf_compiled_prof")
-        or ratio("tibcpt_closs_prof", "hf_compiled_prof"),
+        "compiled_vs_hf_compiled (target >= 1.3)": ratio("tibcpt_compiled_1gpu_ref", "hf_compiled_prof")
+        or ratio("tibcpt_compiled", "hf_compiled_prof"),
         "ddp 2 GPUs / 1 GPU, default config (target >= 1.9)": ratio("tibcpt_compiled_ddp2", "tibcpt_compiled_1gpu_ref"),
         "ddp 2 GPUs / 1 GPU, round-1 default (liger fused loss)": ratio(
             "tibcpt_compiled_flce_ddp2", "tibcpt_compiled_flce_1gpu_ref"
@@ -352,6 +369,10 @@ def summarize(results: dict) -> dict:
             "gc + bucket view": ratio("tibcpt_compiled_ddp2_gc_bucketview", "tibcpt_compiled_1gpu_gc"),
             "gc + bucket view + static graph": ratio(
                 "tibcpt_compiled_ddp2_gc_bucketview_static", "tibcpt_compiled_1gpu_gc"
+            ),
+            "call 6b: bucket view": ratio("tibcpt_compiled_ddp2_bucketview_r6b", "tibcpt_compiled_1gpu_r6b"),
+            "call 6b: bucket view, no buffer broadcast": ratio(
+                "tibcpt_compiled_ddp2_bucketview_nobcast", "tibcpt_compiled_1gpu_r6b"
             ),
         },
         "round 6, max |loss gap| against the round-5 defaults on 2 GPUs": {
@@ -384,6 +405,20 @@ def summarize(results: dict) -> dict:
         ),
         "max |loss gap| compiled (default) vs eager (liger set), 50 steps (target <= 0.01)": max_gap(
             loss("tibcpt_compiled"), loss("tibcpt_eager")
+        ),
+        # Every 1-GPU run of the compiled default (rounds 4-6, same config) against the eager run, and
+        # against each other: the compiled path's run-to-run spread is as large as its gap to eager.
+        "max |loss gap| each compiled default run vs eager (liger set), 50 steps": {
+            k: max_gap(loss(k), loss("tibcpt_eager")) for k in COMPILED_DEFAULT_1GPU if loss(k)
+        },
+        "max |loss gap| between compiled default runs (run-to-run spread), 50 steps": max(
+            (
+                g
+                for i, a in enumerate(COMPILED_DEFAULT_1GPU)
+                for b in COMPILED_DEFAULT_1GPU[i + 1 :]
+                if (g := max_gap(loss(a), loss(b))) is not None
+            ),
+            default=None,
         ),
         "max |loss gap| HF compiled vs HF eager": max_gap(loss("hf_compiled_prof"), loss("hf_eager")),
         "max |loss gap| fp16 eager (liger set, no loss kernel) vs fp16 plain eager, 30 steps": max_gap(

@@ -208,18 +208,23 @@ class TrainConfig:
     ddp_reduce_dtype: Literal["fp32", "bf16"] = "fp32"
     """DDP only: dtype of the gradient all-reduce. bf16 halves the bytes sent (PyTorch's
     bf16_compress_hook: gradients are averaged in bf16, then cast back); fp32 sends them as they are.
-    On 2 H200s the 2-GPU step cost 8 ms more than a 1-GPU step (bench/results/train_speed.json);
-    fp32 stays the default until bench/gpu_round5.sh measures bf16 against it."""
+    The DDP options below were measured on 2 H200s against the 1-GPU run of the same call
+    (bench/results/train_speed.json, rounds 5-6); the default gave 1.716-1.817x, bf16 1.757x, and
+    the all-reduce kernels take 2.9 ms of a 113 ms step: the link is not the bottleneck."""
     ddp_gradient_as_bucket_view: bool = False
     """DDP only: gradients live in the all-reduce buckets (torch DDP's gradient_as_bucket_view), which
-    saves one copy into and one out of the buckets per parameter and step, and their memory."""
+    saves one copy into and one out of the buckets per parameter and step (measured 1.788x, then
+    1.628x in the next call: no gain beyond the spread)."""
     ddp_static_graph: bool = False
     """DDP only: torch DDP's static_graph (the set of parameters that get gradients never changes,
-    true for full and freeze fine-tuning, not for train_embeddings_only_steps)."""
+    true for full and freeze fine-tuning, not for train_embeddings_only_steps; measured 1.767x)."""
+    ddp_broadcast_buffers: bool = True
+    """DDP only: torch DDP's broadcast_buffers (rank 0's buffers sent to all ranks before every
+    forward; a Llama's only buffers are its constant rotary frequencies; off measured 1.679x)."""
     gc_interval_steps: int = 0
     """Python's automatic garbage collection is off during the training loop and a young-generation
     collection runs every N steps (torchtitan's gc_freq: under DDP a collection on one rank stalls
-    every rank at the next all-reduce). 0 = Python's own automatic collection."""
+    every rank at the next all-reduce; measured 1.776x at 20). 0 = Python's own automatic collection."""
 
     def __post_init__(self) -> None:
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):

@@ -166,6 +166,7 @@ def ddp_kwargs(cfg: Any, cuda: bool) -> list:
             comm_hook=hook,
             gradient_as_bucket_view=cfg.ddp_gradient_as_bucket_view,
             static_graph=cfg.ddp_static_graph,
+            broadcast_buffers=cfg.ddp_broadcast_buffers,
         )
     ]
 
