@@ -205,7 +205,11 @@ def read_profile(folder: Path, table_copy: Path) -> dict:
     if not (folder / "summary.json").is_file():
         return {}
     shutil.copyfile(folder / "kernels.txt", table_copy)
-    return {"profile": json.loads((folder / "summary.json").read_text())}
+    found = {"profile": json.loads((folder / "summary.json").read_text())}
+    for other in sorted(folder.glob("rank*/summary.json")):  # the other ranks of a DDP run
+        found[f"profile_{other.parent.name}"] = json.loads(other.read_text())
+        shutil.copyfile(other.parent / "kernels.txt", table_copy.with_suffix(f".{other.parent.name}.log"))
+    return found
 
 
 def count_compile_events(log_text: str) -> dict:

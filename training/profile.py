@@ -10,6 +10,14 @@ After `profile_start_step` optimizer steps (compilation and warm-up stay out), t
   A busy share well below 1 means the host (Python, kernel launches, synchronisation) is the limit,
   not the GPU.
 
+Under DDP/FSDP every rank profiles the same steps (rank r > 0 writes to `profile/rank{r}/`): a rank
+that waits for the others shows a lower busy share than they do.
+
+Only kernels count as device time: the profiler also puts user annotations on the GPU timeline
+(`DistributedDataParallel.forward`, `Optimizer.step#AdamW.step`, `nccl:all_reduce`), which span
+kernels already counted; before round 7 they were summed too (the 2-GPU profile of round 5 read 153
+ms of device time in a 118 ms step).
+
 The categories are decided by kernel name (cuBLAS/CUTLASS GEMMs, flash/cuDNN/efficient attention,
 Triton kernels from Inductor or liger-kernel, fused AdamW's multi-tensor kernels, NCCL).
 """
@@ -50,6 +58,18 @@ def category(kernel_name: str) -> str:
     return "other"
 
 
+def device_kernels(events) -> list[tuple[str, float]]:
+    """(name, microseconds) of the device kernels among torch.profiler's events: GPU events that are
+    not user annotations (those only span kernels, see the module docstring)."""
+    from torch.autograd import DeviceType
+
+    return [
+        (e.name, e.time_range.elapsed_us())
+        for e in events
+        if e.device_type == DeviceType.CUDA and not getattr(e, "is_user_annotation", False)
+    ]
+
+
 def summarize_kernels(kernels: list[tuple[str, float]], wall_us: float, steps: int) -> dict:
     """Per-category device milliseconds per step and the device-busy share of the wall time.
 
@@ -74,8 +94,9 @@ def summarize_kernels(kernels: list[tuple[str, float]], wall_us: float, steps: i
 class StepProfiler:
     """Profiles optimizer steps [start, start + steps); call `step_done()` after every optimizer step."""
 
-    def __init__(self, out_dir: Path, start: int, steps: int, enabled: bool):
-        self.out = Path(out_dir) / "profile"
+    def __init__(self, out_dir: Path, start: int, steps: int, enabled: bool, rank: int = 0):
+        self.out = Path(out_dir) / "profile" / (f"rank{rank}" if rank else "")
+        self.rank = rank
         self.start, self.steps = start, steps
         self.enabled = enabled and steps > 0
         self.prof = None
@@ -104,8 +125,6 @@ class StepProfiler:
         self.t0 = time.perf_counter()
 
     def _end(self) -> None:
-        from torch.autograd import DeviceType
-
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         wall_us = (time.perf_counter() - self.t0) * 1e6
@@ -114,10 +133,10 @@ class StepProfiler:
         self.out.mkdir(parents=True, exist_ok=True)
         on_device = torch.cuda.is_available()
         if on_device:
-            kernels = [(e.name, e.time_range.elapsed_us()) for e in prof.events() if e.device_type == DeviceType.CUDA]
+            kernels = device_kernels(prof.events())
         else:  # a CPU run: the top-level CPU ops stand in for kernels
             kernels = [(e.name, e.cpu_time_total) for e in prof.events() if e.cpu_parent is None]
-        summary = summarize_kernels(kernels, wall_us, self.steps)
+        summary = {"rank": self.rank, **summarize_kernels(kernels, wall_us, self.steps)}
         sort_by = "self_device_time_total" if on_device else "self_cpu_time_total"
         table = prof.key_averages().table(sort_by=sort_by, row_limit=40, max_name_column_width=90)
         write_text_atomic(self.out / "kernels.txt", table)

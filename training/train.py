@@ -404,7 +404,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.eval_at_start and run.step == 0:
         evaluate_sets(run)
     run.model.train()
-    profiler = StepProfiler(run.out, run.step + cfg.profile_start_step, cfg.profile_steps, run.main)
+    rank = run.accelerator.process_index
+    profiler = StepProfiler(run.out, run.step + cfg.profile_start_step, cfg.profile_steps, True, rank)
     with scheduled_gc(cfg.gc_interval_steps) as collect:
         while run.step < run.max_steps:
             train_loop_step(run, profiler)

@@ -32,7 +32,11 @@ def free_port() -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "ddp_options",
-    [[], ["ddp_gradient_as_bucket_view=true", "ddp_static_graph=true", "gc_interval_steps=2"]],
+    [
+        [],
+        ["ddp_gradient_as_bucket_view=true", "ddp_static_graph=true", "gc_interval_steps=2"]
+        + ["profile_steps=1", "profile_start_step=2"],
+    ],
     ids=["defaults", "bucket-view-static-gc"],
 )
 def test_two_processes_train_like_one_with_the_same_global_batch(assets, tmp_path, ddp_options):
@@ -58,6 +62,12 @@ def test_two_processes_train_like_one_with_the_same_global_batch(assets, tmp_pat
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "x 4 sequences" in proc.stderr + proc.stdout  # 2 per process x 2 processes per step
+    if "profile_steps=1" in ddp_options:  # every rank profiles the same step (stragglers show)
+        summaries = [
+            tmp_path / "two" / "profile" / "summary.json",
+            tmp_path / "two" / "profile" / "rank1" / "summary.json",
+        ]
+        assert [json.loads(p.read_text())["rank"] for p in summaries] == [0, 1]
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(one) == len(two) == 4 and one[-1] < one[0]
     assert two == pytest.approx(one, rel=1e-5)

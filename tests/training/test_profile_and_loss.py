@@ -12,7 +12,7 @@ import torch
 from test_speed import batch, cheap_compile, loss_and_grads, run_tiny, tiny  # noqa: F401 (fixture)
 from tibcpt.training.kernels import head_loss
 from tibcpt.training.parallelize import attention_context, compile_layers, compile_loss
-from tibcpt.training.profile import category, summarize_kernels
+from tibcpt.training.profile import category, device_kernels, summarize_kernels
 
 
 def test_head_loss_is_transformers_causal_lm_loss(tmp_path):
@@ -117,6 +117,29 @@ def test_kernel_categories_from_real_kernel_names():
     s = summarize_kernels([("nvjet_x", 600.0), ("flash_bwd", 300.0), ("Memset", 100.0)], wall_us=2000.0, steps=2)
     assert s["ms_per_step_by_category"] == {"matmul": 0.3, "attention": 0.15, "other": 0.05}
     assert s["device_busy_share"] == 0.5 and s["wall_ms_per_step"] == 1.0
+
+
+def test_device_time_counts_kernels_not_the_annotations_around_them():
+    """Round 5's 2-GPU profile: DDP's forward range, the optimizer-step range and NCCL's own range sit on
+    the GPU timeline beside the kernels they span; counting them put 153 ms of device time in 118 ms."""
+    from torch.autograd import DeviceType
+    from torch.autograd.profiler_util import FunctionEvent
+
+    def event(i, name, us, device=DeviceType.CUDA, annotation=False):
+        return FunctionEvent(i, name, 0, 0, us, device_type=device, is_user_annotation=annotation)
+
+    events = [
+        event(1, "DistributedDataParallel.forward", 42_000.0, annotation=True),
+        event(2, "nvjet_sm90_tst_192x192_64x3_1x2_h_bz_coopB_NNN", 11_000.0),
+        event(3, "nccl:all_reduce", 2_900.0, annotation=True),
+        event(4, "ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)", 2_900.0),
+        event(5, "Optimizer.step#AdamW.step", 1_200.0, annotation=True),
+        event(6, "aten::mm", 50.0, device=DeviceType.CPU),
+    ]
+    kernels = device_kernels(events)
+    assert [n for n, _ in kernels] == [events[1].name, events[3].name]
+    s = summarize_kernels(kernels, wall_us=20_000.0, steps=1)
+    assert s["ms_per_step_by_category"] == {"matmul": 11.0, "communication": 2.9}
 
 
 def test_profile_steps_writes_a_trace_a_table_and_a_summary(assets, tmp_path):
