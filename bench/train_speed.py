@@ -7,6 +7,7 @@ FLOPs, memory and kernels do not depend on the weights): the SmolLM2-135M shape 
 68,857-token vocabulary, and the Llama-3.2-1B shape (128,256 tokens) for MFU and peak memory.
 
     python bench/train_speed.py --shards out/shards --out bench/results/train_speed.json [--runs a,b]
+    python bench/train_speed.py --out bench/results/train_speed.json --merge FILE...   (a device call's runs)
 
 Throughput leaves out the first interval (compilation, warm-up): tibcpt's from its train_log.jsonl
 (time-weighted over the logged intervals after the first), the HF Trainer's from a callback that
@@ -114,6 +115,15 @@ RUNS = [
       extra=["ddp_gradient_as_bucket_view=true"]),
     R("tibcpt_compiled_ddp2_bucketview_nobcast", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
       extra=["ddp_gradient_as_bucket_view=true", "ddp_broadcast_buffers=false"]),
+    # Round 7 (bench/gpu_round7.sh): where each rank's 2-GPU step waits. Both ranks profile steps
+    # 51-55 (profile/rank1/ beside rank 0's) with device time counted from kernels only, against the
+    # 1-GPU step profiled the same way; two unprofiled pairs give the call's own spread.
+    R("tibcpt_compiled_1gpu_prof_r7", "tibcpt", steps=60, end=50, compile=True, profile=(50, 5)),
+    R("tibcpt_compiled_ddp2_prof_r7", "tibcpt", steps=60, end=50, compile=True, procs=2, profile=(50, 5)),
+    R("tibcpt_compiled_1gpu_r7", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_ddp2_r7", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    R("tibcpt_compiled_1gpu_r7b", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_ddp2_r7b", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
 ]  # fmt: skip
 
 
@@ -240,13 +250,24 @@ def mfu_of(shape: str, tok_s: float | None, world: int = 1) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shards", required=True, help="token shard folder (tibcpt pack, seq_len 2048)")
+    ap.add_argument("--shards", help="token shard folder (tibcpt pack, seq_len 2048)")
     ap.add_argument("--work", default="/tmp/train-speed", help="scratch folder (models, run outputs, caches)")
     ap.add_argument("--out", required=True, help="results JSON")
     ap.add_argument("--runs", default="", help="comma-separated run names (default: all)")
     ap.add_argument("--timeout", type=float, default=240, help="seconds per run")
     ap.add_argument("--smoke", action="store_true", help="tiny model, 4 steps, no compile: check the script on a CPU")
+    ap.add_argument("--merge", nargs="*", help="only merge these results JSONs' runs into --out (device calls)")
     a = ap.parse_args()
+    if a.merge is not None:
+        out_path = Path(a.out)
+        results = json.loads(out_path.read_text()) if out_path.is_file() else {"runs": {}}
+        for f in a.merge:
+            results["runs"].update(json.loads(Path(f).read_text())["runs"])
+        results["summary"] = summarize(results)
+        write_json_atomic(out_path, results)
+        return print(json.dumps(results["summary"], indent=1))
+    if not a.shards:
+        raise SystemExit("--shards is required")
     import torch
     import transformers
 
@@ -379,6 +400,10 @@ def summarize(results: dict) -> dict:
                 "tibcpt_compiled_ddp2_bucketview_nobcast", "tibcpt_compiled_1gpu_r6b"
             ),
         },
+        "round 7, ddp 2 GPUs / 1 GPU, default, two pairs in one call": [
+            ratio("tibcpt_compiled_ddp2_r7", "tibcpt_compiled_1gpu_r7"),
+            ratio("tibcpt_compiled_ddp2_r7b", "tibcpt_compiled_1gpu_r7b"),
+        ],
         "round 6, max |loss gap| against the round-5 defaults on 2 GPUs": {
             k: max_gap(loss(k), loss("tibcpt_compiled_ddp2_r6"))
             for k in r
