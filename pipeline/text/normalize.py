@@ -237,8 +237,9 @@ class TextNormalizer:
             text = _SPACE_RUN_RE.sub(" ", text)
             text = _LINE_EDGE_RE.sub("\n", text)
         if cfg.botok_punctuation:
-            # botok's rules alone are not idempotent ("།་།" → "།།" → "། །"); ours run after.
-            text = normalize_punctuation(text)
+            # botok's rules alone are not idempotent ("།།་།" → "། །།" → "། །"): run them until the
+            # text stops changing (each pass only shortens shad and tsheg runs), then ours.
+            text = _until_stable(normalize_punctuation, text)
         if cfg.tsheg:
             text = _TSHEG_RE.sub("\u0f0b", text)
         if cfg.shad:
@@ -257,6 +258,16 @@ class TextNormalizer:
             text = _RA_MGO_RE.sub("\u0f62", text)
             text = _TSA_PHRU_RE.sub(lambda m: _TSA_PHRU_MAP[m.group(1)] + m.group(2), text)
         return text
+
+
+def _until_stable(rule, text: str, limit: int = 8) -> str:
+    """`rule` applied until the text stops changing (at most `limit` passes)."""
+    for _ in range(limit):
+        after = rule(text)
+        if after == text:
+            break
+        text = after
+    return text
 
 
 _DEFAULT = TextNormalizer()

@@ -6,7 +6,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tibcpt.pipeline.document import Document, StageStats
 from tibcpt.pipeline.text.normalize import DECOMPOSE, NormalizeConfig, Normalizer, match_key, normalize
@@ -198,6 +198,7 @@ def test_normalize_is_idempotent(text: str) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_CHARS, max_size=30).map("".join))
+@example("༎་།")  # CI found it: botok's rules map "།།་།" to "། །།", and that on to "། །"
 def test_botok_punctuation_mode_is_idempotent(text: str) -> None:
     cfg = NormalizeConfig(botok_punctuation=True)
     once = normalize(text, cfg)
