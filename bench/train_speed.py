@@ -124,6 +124,12 @@ RUNS = [
     R("tibcpt_compiled_ddp2_r7", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
     R("tibcpt_compiled_1gpu_r7b", "tibcpt", steps=60, end=50, compile=True, stop=50),
     R("tibcpt_compiled_ddp2_r7b", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    # A host-side candidate: Inductor's C++ wrapper launches a graph's ~100 kernels from C++, not
+    # Python (torch._inductor.config.cpp_wrapper, set by its environment variable).
+    R("tibcpt_compiled_1gpu_cppwrap", "tibcpt", steps=60, end=50, compile=True, stop=50,
+      env={"TORCHINDUCTOR_CPP_WRAPPER": "1"}),
+    R("tibcpt_compiled_ddp2_cppwrap", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      env={"TORCHINDUCTOR_CPP_WRAPPER": "1"}),
 ]  # fmt: skip
 
 
@@ -306,7 +312,8 @@ def main() -> None:
         t_start = time.time()
         if run["fw"] == "tibcpt":
             cmd = tibcpt_cmd(run, model, a.shards, out, cache)
-            rc, first, wall = launch(cmd, env, log_path, out, run.get("stop"), a.timeout)
+            run_env = {**env, **run.get("env", {})}
+            rc, first, wall = launch(cmd, run_env, log_path, out, run.get("stop"), a.timeout)
         else:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t_start)
             cmd = [sys.executable, str(Path(__file__).with_name("train_speed_hf.py")), json.dumps(spec)]
@@ -400,6 +407,12 @@ def summarize(results: dict) -> dict:
                 "tibcpt_compiled_ddp2_bucketview_nobcast", "tibcpt_compiled_1gpu_r6b"
             ),
         },
+        "round 7, ddp 2 GPUs / 1 GPU, Inductor C++ wrapper": ratio(
+            "tibcpt_compiled_ddp2_cppwrap", "tibcpt_compiled_1gpu_cppwrap"
+        ),
+        "round 7, 1 GPU, Inductor C++ wrapper / default": ratio(
+            "tibcpt_compiled_1gpu_cppwrap", "tibcpt_compiled_1gpu_r7"
+        ),
         "round 7, ddp 2 GPUs / 1 GPU, default, two pairs in one call": [
             ratio("tibcpt_compiled_ddp2_r7", "tibcpt_compiled_1gpu_r7"),
             ratio("tibcpt_compiled_ddp2_r7b", "tibcpt_compiled_1gpu_r7b"),
