@@ -80,6 +80,9 @@ RUNS = [
     # a second uninterrupted run: the GPU's run-to-run spread, against which the resume gap is read
     # (round 3: resumed step 7 matched to 4 digits, steps 8-11 differed by up to 0.051)
     R("tibcpt_freeze_repeat", "tibcpt", "freeze", False, steps=11, warm=SAVE_AT + 1),
+    # Round 7: the same resume check for full fine-tuning (checkpoint: 7B fp32 weights + Adam, ~84 GB)
+    R("tibcpt_full_ckpt", "tibcpt", "full", True, steps=11, save=SAVE_AT),
+    R("tibcpt_full_resumed", "tibcpt", "full", True, steps=11, warm=SAVE_AT + 1, resume="tibcpt_full_ckpt"),
 ]
 
 
@@ -199,6 +202,7 @@ def summarize(runs: dict) -> dict:
         "resume before the optimizer-state fix (round 5): max |loss gap|": gap(
             "tibcpt_freeze_round5", "tibcpt_freeze_resumed_round5"
         ),
+        "full fine-tuning resume: max |loss gap| vs uninterrupted": gap("tibcpt_full_ckpt", "tibcpt_full_resumed"),
         "repeat: max |loss gap| of two uninterrupted runs (round 5)": gap(
             "tibcpt_freeze_round5", "tibcpt_freeze_repeat"
         ),
