@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Round 7 of issue 11's device calls, back to back on one nvidia-h200-x2 machine.
-# speed (carry .speed, ~7 min): where the 2-GPU step waits. Rounds 5-6 put DDP at 1.716-1.817x one
-# GPU with NCCL kernels at 2.9 ms of a 113 ms step and no DDP option beyond the call-to-call spread; round 5's profile summed GPU annotations
-# into device time (fixed in training/profile.py) and covered rank 0 only. Here both ranks'
-# profiles (kernels only) against the 1-GPU step's, two unprofiled pairs for this call's spread, and
-# Inductor's C++ wrapper (host launch cost) on 1 and 2 GPUs.
+# speed (carry .speed, ~7 min): where the 2-GPU step waits. Rounds 5-6 put DDP at 1.716-1.817x
+# one GPU, with NCCL kernels at 2.9 ms of a 113 ms step and no DDP option beyond the call-to-call
+# spread; round 5's profile summed GPU annotations into device time (fixed in training/profile.py)
+# and covered rank 0 only. Here: both ranks' profiles (kernels only) against the 1-GPU step's, two
+# unprofiled pairs for this call's spread, and Inductor's C++ wrapper (host launch cost) on 1 and
+# 2 GPUs.
 # Merge: python bench/train_speed.py --out bench/results/train_speed.json --merge FILE (then give each
 # new run a `call` field, as rounds 5-6 have).
 # fsdp (carry .fsdp, ~7 min): the resume check for full fine-tuning on the 7B shape (round 6 showed it
