@@ -154,6 +154,24 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.pin_memory().to(device, non_blocking=True)
 
 
+# accelerate launch types this trainer runs and tests: one process, DDP (GPUs or CPU/gloo), FSDP.
+SUPPORTED_LAUNCH = ("NO", "MULTI_GPU", "MULTI_CPU", "FSDP")
+
+
+def check_launch(distributed_type: Any) -> None:
+    """Refuse an `accelerate launch` type the trainer does not support, in one line.
+
+    DeepSpeed in particular: accelerate's DeepSpeed engine steps the optimizer inside `backward`,
+    so this trainer's own gradient accumulation would step after every micro-batch, and its
+    checkpoints would save one rank's ZeRO partition of the optimizer as if it were all of it."""
+    name = str(getattr(distributed_type, "value", distributed_type)).rsplit(".", 1)[-1]
+    if name not in SUPPORTED_LAUNCH:
+        raise ConfigError(
+            f"accelerate launch: distributed type {name} is not supported by tibcpt's trainer "
+            "(use configs/accelerate/ddp.yaml or fsdp.yaml)"
+        )
+
+
 def ddp_kwargs(cfg: Any, cuda: bool) -> list:
     """accelerate's DDP settings from a TrainConfig (used only when it wraps the model in DDP)."""
     from accelerate.utils import DDPCommunicationHookType, DistributedDataParallelKwargs

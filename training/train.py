@@ -12,7 +12,7 @@ Reads top to bottom like nanoGPT's train.py; `train()` is the whole story in a d
 
 `prepare_model` is the one place where the loaded model is transformed (vocabulary, finetuning
 type, optimizer over what trains, accelerate's wrappers, compile). The same file runs under
-`accelerate launch -m tibcpt.training.train --config ...` for DDP / FSDP / DeepSpeed on several GPUs.
+`accelerate launch -m tibcpt.training.train --config ...` for DDP / FSDP on several GPUs.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from tibcpt.training.model import (
     resize_embeddings,
 )
 from tibcpt.training.optim import build_optimizer, check_precision, total_steps
-from tibcpt.training.parallelize import attention_context, ddp_kwargs, scheduled_gc, speed_up, to_device
+from tibcpt.training.parallelize import attention_context, check_launch, ddp_kwargs, scheduled_gc, speed_up, to_device
 from tibcpt.training.profile import StepProfiler
 
 from tibcpt.config import ConfigError, config_hash, to_dict
@@ -190,6 +190,7 @@ def setup(cfg: TrainConfig) -> Run:
 
     # ---- model, optimizer, schedule ------------------------------------------------------------
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not cuda, kwargs_handlers=ddp_kwargs(cfg, cuda))
+    check_launch(accelerator.distributed_type)
     set_seed(cfg.seed)
     model = load_model(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())

@@ -107,3 +107,17 @@ def test_scheduled_gc_collects_on_its_steps_only_and_restores_automatic_collecti
             assert gc.isenabled()
     finally:
         gc.callbacks.pop()
+
+
+def test_launch_types_the_trainer_does_not_run_are_refused_in_one_line():
+    """accelerate's DeepSpeed engine steps the optimizer inside backward (the trainer's accumulation
+    would step per micro-batch) and partitions the optimizer state its checkpoints save whole."""
+    from accelerate.utils import DistributedType
+    from tibcpt.training.parallelize import check_launch
+
+    for ok in (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU, DistributedType.FSDP):
+        check_launch(ok)
+    for bad in (DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM, DistributedType.XLA):
+        with pytest.raises(ConfigError, match=f"distributed type {bad.value} is not supported") as e:
+            check_launch(bad)
+        assert "\n" not in str(e.value)
