@@ -1,4 +1,5 @@
-"""Running one trainer process for the GPU benches (train_speed.py, train_fsdp.py)."""
+"""Running one trainer process for the GPU benches (train_speed.py, train_fsdp.py), and merging a
+device call's results into the stored ones."""
 
 from __future__ import annotations
 
@@ -10,6 +11,23 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def merge_results(out_path: Path, files: list[str], summarize) -> dict:
+    """Add the runs of each results JSON in `files` (a device call's) to `out_path`'s, recompute its
+    summary with `summarize(results)`, write it atomically and return the summary."""
+    from tibcpt.io import write_json_atomic
+
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    results.setdefault("runs", {})
+    for f in files:
+        other = json.loads(Path(f).read_text())
+        results["runs"].update(other["runs"])
+        if other.get("setup"):
+            results.setdefault("setup", other["setup"])
+    results["summary"] = summarize(results)
+    write_json_atomic(out_path, results)
+    return results["summary"]
 
 
 def read_train_log(out: Path) -> list[dict]:

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import llama_params  # bench/ is this script's folder, so on sys.path
-from bench_proc import launch, read_train_log
+from bench_proc import launch, merge_results, read_train_log
 
 from tibcpt.io import write_json_atomic
 
@@ -222,16 +222,10 @@ def main() -> None:
     a = ap.parse_args()
     t_start = time.time()
     out_path = Path(a.out)
+    if a.merge is not None:
+        return print(json.dumps(merge_results(out_path, a.merge, lambda r: summarize(r["runs"])), indent=1))
     results = json.loads(out_path.read_text()) if out_path.is_file() else {}
     results.setdefault("runs", {})
-    if a.merge is not None:
-        for f in a.merge:
-            other = json.loads(Path(f).read_text())
-            results["runs"].update(other["runs"])
-            results.setdefault("setup", other.get("setup"))
-        results["summary"] = summarize(results["runs"])
-        write_json_atomic(out_path, results)
-        return print(json.dumps(results["summary"], indent=1))
     if not a.shards:
         raise SystemExit("--shards is required")
     import torch

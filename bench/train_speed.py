@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import llama_params  # bench/ is this script's folder, so on sys.path
-from bench_proc import launch, read_train_log
+from bench_proc import launch, merge_results, read_train_log
 
 from tibcpt.io import write_json_atomic
 
@@ -265,13 +265,7 @@ def main() -> None:
     ap.add_argument("--merge", nargs="*", help="only merge these results JSONs' runs into --out (device calls)")
     a = ap.parse_args()
     if a.merge is not None:
-        out_path = Path(a.out)
-        results = json.loads(out_path.read_text()) if out_path.is_file() else {"runs": {}}
-        for f in a.merge:
-            results["runs"].update(json.loads(Path(f).read_text())["runs"])
-        results["summary"] = summarize(results)
-        write_json_atomic(out_path, results)
-        return print(json.dumps(results["summary"], indent=1))
+        return print(json.dumps(merge_results(Path(a.out), a.merge, summarize), indent=1))
     if not a.shards:
         raise SystemExit("--shards is required")
     import torch

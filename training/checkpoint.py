@@ -139,11 +139,11 @@ def load_checkpoint(ckpt: Path, model, optimizer, scheduler, accelerator) -> dic
     if _is_fsdp(accelerator):
         prime_optimizer_state(optimizer)
         accelerator.load_state(str(ckpt / "accelerate"))
-        expected = state["step"] - state.get("skipped_steps", 0)
+        expected, loaded = state["step"] - state.get("skipped_steps", 0), _state_steps(optimizer)
         trains = any(p.requires_grad for group in optimizer.param_groups for p in group["params"])
-        if trains and _state_steps(optimizer) != expected:
+        if trains and loaded != expected:
             raise InputError(
-                f"{ckpt}: the optimizer state did not load (Adam step {_state_steps(optimizer):g}, "
+                f"{ckpt}: the optimizer state did not load (Adam step {loaded:g}, "
                 f"expected {expected} from trainer_state.json)"
             )
     else:

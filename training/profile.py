@@ -94,11 +94,11 @@ def summarize_kernels(kernels: list[tuple[str, float]], wall_us: float, steps: i
 class StepProfiler:
     """Profiles optimizer steps [start, start + steps); call `step_done()` after every optimizer step."""
 
-    def __init__(self, out_dir: Path, start: int, steps: int, enabled: bool, rank: int = 0):
+    def __init__(self, out_dir: Path, start: int, steps: int, rank: int = 0):
         self.out = Path(out_dir) / "profile" / (f"rank{rank}" if rank else "")
         self.rank = rank
         self.start, self.steps = start, steps
-        self.enabled = enabled and steps > 0
+        self.enabled = steps > 0
         self.prof = None
         self.t0 = 0.0
         self.done = 0

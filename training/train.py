@@ -406,7 +406,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         evaluate_sets(run)
     run.model.train()
     rank = run.accelerator.process_index
-    profiler = StepProfiler(run.out, run.step + cfg.profile_start_step, cfg.profile_steps, True, rank)
+    profiler = StepProfiler(run.out, run.step + cfg.profile_start_step, cfg.profile_steps, rank)
     with scheduled_gc(cfg.gc_interval_steps) as collect:
         while run.step < run.max_steps:
             train_loop_step(run, profiler)
