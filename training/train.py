@@ -426,6 +426,8 @@ def cli(args: argparse.Namespace) -> int:
     cfg = load_train_config(args.config, args.overrides)
     # User errors raise ConfigError/InputError (one line at the CLI); anything else keeps its traceback.
     result = train(cfg)
+    if torch.distributed.is_initialized():  # torch asks for it before exit (resources of the group)
+        torch.distributed.destroy_process_group()
     if os.environ.get("RANK", "0") != "0":  # accelerate launch: one summary, from rank 0
         return 0
     for name, res in result["eval"].items():
