@@ -130,6 +130,38 @@ RUNS = [
       env={"TORCHINDUCTOR_CPP_WRAPPER": "1"}),
     R("tibcpt_compiled_ddp2_cppwrap", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
       env={"TORCHINDUCTOR_CPP_WRAPPER": "1"}),
+    # Round 8 (bench/gpu_round8.sh): round 7's profiles showed the rank that runs ahead with 54 ms of
+    # NCCL kernels per step waiting for the other, and its matmuls 8.6 ms slower than the 1-GPU
+    # step's: a waiting all-reduce holds one SM per channel. Fewer channels (NCCL_MAX_CTAS, and its
+    # older name NCCL_MAX_NCHANNELS) leave the SMs to the backward pass that the all-reduce overlaps.
+    R("tibcpt_compiled_1gpu_r8", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_ddp2_r8", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    *[R(f"tibcpt_compiled_ddp2_nch{n}{s}", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+        env={"NCCL_MAX_CTAS": str(n), "NCCL_MAX_NCHANNELS": str(n)}) for s in ("", "_r8b") for n in (2, 4, 8)],
+    R("tibcpt_compiled_1gpu_r8b", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_ddp2_r8b", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    # Round 9: torchrun (under accelerate launch) sets OMP_NUM_THREADS=1 for each of several
+    # processes; the 1-GPU run keeps torch's default. Round 7-8's 2-GPU runs wait on data 1.3-1.6 %
+    # of the time against 0.7 % on one GPU.
+    R("tibcpt_compiled_1gpu_r9", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_ddp2_omp8", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      env={"OMP_NUM_THREADS": "8"}),
+    R("tibcpt_compiled_ddp2_r9", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    R("tibcpt_compiled_ddp2_omp8_b", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      env={"OMP_NUM_THREADS": "8"}),
+    # Round 10: the 1-GPU step's device is idle 9 % of it (round 7's profile) and DDP adds hooks and
+    # NCCL launches to the host's work: Inductor's CUDA graphs (cudagraph trees) replay each compiled
+    # region's kernels with one launch.
+    R("tibcpt_compiled_1gpu_cg", "tibcpt", steps=60, end=50, compile=True, stop=50,
+      env={"TORCHINDUCTOR_CUDAGRAPHS": "1"}),
+    R("tibcpt_compiled_ddp2_cg", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      env={"TORCHINDUCTOR_CUDAGRAPHS": "1"}),
+    # Round 11 (bench/gpu_round11.sh): batches without read stalls (training/data.py reads the next
+    # row group in a thread; bench/data_speed.py), and CUDA graphs through the config option
+    # (model.cuda_graphs, with the step marker), each pair twice for the call's spread and the loss.
+    *[R(f"tibcpt_compiled_{p}_{v}{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
+        **({"procs": 2} if p == "ddp2" else {}), extra=["model.cuda_graphs=true"] if v == "cgcfg" else [])
+      for s in ("", "_b") for v in ("r11", "cgcfg") for p in ("1gpu", "ddp2")],
 ]  # fmt: skip
 
 
@@ -411,6 +443,32 @@ def summarize(results: dict) -> dict:
             ratio("tibcpt_compiled_ddp2_r7", "tibcpt_compiled_1gpu_r7"),
             ratio("tibcpt_compiled_ddp2_r7b", "tibcpt_compiled_1gpu_r7b"),
         ],
+        "round 8, ddp 2 GPUs / 1 GPU by NCCL channels (two pairs in one call)": {
+            label: [
+                ratio(f"tibcpt_compiled_ddp2_{k}", "tibcpt_compiled_1gpu_r8"),
+                ratio(
+                    f"tibcpt_compiled_ddp2_{k}b" if k == "r8" else f"tibcpt_compiled_ddp2_{k}_r8b",
+                    "tibcpt_compiled_1gpu_r8b",
+                ),
+            ]
+            for label, k in [("default", "r8"), ("2", "nch2"), ("4", "nch4"), ("8", "nch8")]
+        },
+        "round 10, Inductor CUDA graphs (env), 1 GPU tok/s against round 9's default (the call before), and 2 GPUs / 1": [
+            ratio("tibcpt_compiled_1gpu_cg", "tibcpt_compiled_1gpu_r9"),
+            ratio("tibcpt_compiled_ddp2_cg", "tibcpt_compiled_1gpu_cg"),
+        ],
+        "round 11, ddp 2 GPUs / 1 GPU, default and model.cuda_graphs, two pairs each": {
+            v: [ratio(f"tibcpt_compiled_ddp2_{v}{s}", f"tibcpt_compiled_1gpu_{v}{s}") for s in ("", "_b")]
+            for v in ("r11", "cgcfg")
+        },
+        "round 11, 1 GPU model.cuda_graphs / default tok/s": [
+            ratio(f"tibcpt_compiled_1gpu_cgcfg{s}", f"tibcpt_compiled_1gpu_r11{s}") for s in ("", "_b")
+        ],
+        "max |loss gap| CUDA graphs vs eager (liger set), 1 GPU, 50 steps (target <= 0.01)": {
+            k: max_gap(loss(k), loss("tibcpt_eager"))
+            for k in ("tibcpt_compiled_1gpu_cg", "tibcpt_compiled_1gpu_cgcfg", "tibcpt_compiled_1gpu_cgcfg_b")
+            if loss(k)
+        },
         "round 6, max |loss gap| against the round-5 defaults on 2 GPUs": {
             k: max_gap(loss(k), loss("tibcpt_compiled_ddp2_r6"))
             for k in r

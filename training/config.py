@@ -62,6 +62,11 @@ class ModelConfig:
     attention_backend: Literal["auto", "cudnn", "flash", "efficient"] = "auto"
     """SDPA kernel tried first while training (auto = torch's own order); the others follow as
     fallbacks, so an unsupported choice never drops to the slow math kernel (parallelize.py)."""
+    cuda_graphs: bool = False
+    """With model.compile: Inductor's CUDA graphs (cudagraph trees) replay each compiled region's
+    kernels with one launch. On one H200 365k tok/s against 311-326k without, on two 619k against
+    530-590k (bench/results/train_speed.json, round 10, one run each); off until its loss is shown
+    within 1e-2 of the eager path in repeated runs (its one run: 0.018 at steps 45-50)."""
     compiled_loss: bool = True
     """With model.compile: compile output layer + cross-entropy as one more region, so the fp32
     logits are never written out (parallelize.py; 293k tok/s against 168k with liger's fused loss
@@ -84,6 +89,12 @@ class ModelConfig:
             raise ValueError(f"kernels: must be auto, liger or none, got {self.kernels!r}")
         if self.new_token_init not in ("subword_mean", "mean"):
             raise ValueError(f"new_token_init: must be subword_mean or mean, got {self.new_token_init!r}")
+        if self.cuda_graphs and not self.compile:
+            raise ValueError("cuda_graphs: needs compile=true (the graphs are Inductor's, per compiled region)")
+        if self.cuda_graphs and self.gradient_checkpointing:
+            raise ValueError(
+                "cuda_graphs: not with gradient_checkpointing (recomputation inside backward is unmeasured)"
+            )
         if self.attention_backend not in ("auto", "cudnn", "flash", "efficient"):
             raise ValueError(
                 f"attention_backend: must be auto, cudnn, flash or efficient, got {self.attention_backend!r}"

@@ -1,7 +1,7 @@
 """Streaming, deterministic, resumable batches from token shard folders.
 
 Input is only the folder on disk (docs/CONTRACTS.md, "Token shard folder"); nothing here knows
-how it was made. Memory holds one Parquet row group at a time. The order of one epoch is a
+how it was made. Memory holds two Parquet row groups (one read ahead). The order of one epoch is a
 seeded permutation of row groups, then of rows inside each row group (a two-level shuffle, as
 in streaming loaders such as MosaicML streaming: random enough for pretraining, and any
 position can be reached by skipping whole row groups from metadata without reading them).
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,15 +84,19 @@ class ShardFolder:
 
 def read_row_group(rg: RowGroup, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     """(input_ids [n, seq_len] int64, n_bytes [n] int64) of one row group."""
-    table = pq.ParquetFile(rg.path).read_row_group(rg.index, columns=["input_ids", "n_bytes"])
+    try:
+        table = pq.ParquetFile(rg.path).read_row_group(rg.index, columns=["input_ids", "n_bytes"])
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid/ArrowIOError derive from these
+        raise InputError(f"{rg.path}: row group {rg.index} cannot be read ({e})") from None
     flat = table.column("input_ids").combine_chunks().flatten().to_numpy()
     ids = flat.astype(np.int64).reshape(-1, seq_len)
     n_bytes = table.column("n_bytes").to_numpy().astype(np.int64)
     return ids, n_bytes
 
 
-def iter_sequences(split: Split, seed: int, start: int = 0) -> Iterator[tuple[np.ndarray, int]]:
-    """Endless (input_ids, n_bytes) over shuffled epochs, beginning at global position `start`."""
+def row_group_order(split: Split, seed: int, start: int = 0) -> Iterator[tuple[int, int, int]]:
+    """Endless (epoch, row-group index, first row) in the order iter_sequences reads them, beginning
+    at global position `start`; row groups before it are skipped from metadata alone."""
     n = split.n_sequences
     if n == 0:
         raise InputError(f"split {split.name!r} is empty")
@@ -99,16 +104,32 @@ def iter_sequences(split: Split, seed: int, start: int = 0) -> Iterator[tuple[np
     groups = split.row_groups
     while True:
         for g in np.random.default_rng((seed, epoch)).permutation(len(groups)):
-            rg = groups[g]
-            if offset >= rg.n_rows:  # skip from metadata alone: no read
-                offset -= rg.n_rows
+            if offset >= groups[g].n_rows:
+                offset -= groups[g].n_rows
                 continue
-            ids, n_bytes = read_row_group(rg, split.seq_len)
-            rows = np.random.default_rng((seed, epoch, int(g))).permutation(rg.n_rows)
-            for r in rows[offset:]:
-                yield ids[r], int(n_bytes[r])
+            yield epoch, int(g), offset
             offset = 0
         epoch += 1
+
+
+def iter_sequences(split: Split, seed: int, start: int = 0) -> Iterator[tuple[np.ndarray, int]]:
+    """Endless (input_ids, n_bytes) over shuffled epochs, beginning at global position `start`.
+
+    The next row group is read in a background thread while this one's rows are yielded (Parquet
+    decoding releases the GIL), so the training loop never waits on a read: on 2 GPUs every rank
+    reads every row group, and a 20-30 ms read stalled both ranks each time (bench/data_speed.py).
+    Memory holds two row groups."""
+    order = row_group_order(split, seed, start)
+    groups = split.row_groups
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tibcpt-read") as pool:
+        nxt = next(order)
+        pending = pool.submit(read_row_group, groups[nxt[1]], split.seq_len)
+        while True:
+            (epoch, g, offset), (ids, n_bytes) = nxt, pending.result()
+            nxt = next(order)
+            pending = pool.submit(read_row_group, groups[nxt[1]], split.seq_len)
+            for r in np.random.default_rng((seed, epoch, g)).permutation(groups[g].n_rows)[offset:]:
+                yield ids[r], int(n_bytes[r])
 
 
 def n_replay(k: int, ratio: float) -> int:

@@ -82,26 +82,38 @@ def set_compile_cache(cache_dir: str | None) -> str:
     return inductor_cache_dir()
 
 
-def compile_layers(model: torch.nn.Module, backend: str | None = None) -> int:
+def inductor_options(backend: str, cuda_graphs: bool) -> dict[str, Any] | None:
+    """torch.compile's `options` for `backend`: Inductor's CUDA graphs when asked (other backends
+    take no Inductor options)."""
+    if cuda_graphs and backend != "inductor":
+        raise ConfigError(f"model.cuda_graphs: needs the inductor backend, not {backend!r}")
+    return {"triton.cudagraphs": True} if cuda_graphs else None
+
+
+def compile_layers(model: torch.nn.Module, backend: str | None = None, cuda_graphs: bool = False) -> int:
     """Compile every decoder layer's forward in place for training; returns the number of layers.
 
     `backend` is torch.compile's, default COMPILE_BACKEND (tests use "aot_eager": the same graphs
-    without code generation, seconds on a CPU)."""
+    without code generation, seconds on a CPU). `cuda_graphs`: Inductor records each region's
+    kernels as CUDA graphs (cudagraph trees; the training loop marks each micro-step's start)."""
     backend = backend or COMPILE_BACKEND
+    options = inductor_options(backend, cuda_graphs)
     layers = decoder_layers(model)
     for layer in layers:
         if isinstance(layer.__dict__.get("forward"), TrainingCompiled):
             continue  # already compiled (e.g. speed_up called twice)
         eager = layer.forward
-        layer.forward = TrainingCompiled(eager, torch.compile(eager, backend=backend, dynamic=False))
+        layer.forward = TrainingCompiled(eager, torch.compile(eager, backend=backend, dynamic=False, options=options))
     return len(layers)
 
 
-def compile_loss(model: torch.nn.Module, backend: str | None = None) -> None:
+def compile_loss(model: torch.nn.Module, backend: str | None = None, cuda_graphs: bool = False) -> None:
     """Compile output layer + cross-entropy as one region (kernels.head_loss): Inductor fuses the
     fp32 upcast, the log-softmax and the loss into the reductions, so the fp32 logits are never
     written out. Training calls with labels only; evaluation and generation keep the model's forward."""
-    replace_loss(model, torch.compile(head_loss, backend=backend or COMPILE_BACKEND, dynamic=False))
+    backend = backend or COMPILE_BACKEND
+    options = inductor_options(backend, cuda_graphs)
+    replace_loss(model, torch.compile(head_loss, backend=backend, dynamic=False, options=options))
 
 
 def attention_context(backend: str):
@@ -125,21 +137,23 @@ def speed_up(
     cache_dir: str | None = None,
     fp16: bool = False,
     compiled_loss: bool = True,
+    cuda_graphs: bool = False,
 ) -> dict[str, Any]:
     """Fused kernels (kernels.py), then regional compilation when `compile`; returns what was applied.
 
     `fp16`: the run uses fp16 with loss scaling (kernels.kernel_set leaves the loss kernels out).
     `compiled_loss`: also compile output layer + loss (`compile_loss`) unless a liger loss kernel
-    was applied."""
+    was applied. `cuda_graphs`: every compiled region as Inductor CUDA graphs."""
     applied = apply_kernels(model, kernels, compiled=compile, fp16=fp16)
     info: dict[str, Any] = {"kernels": list(applied), "compiled_layers": 0, "compiled_loss": False}
     if compile:
         info["compile_cache"] = set_compile_cache(cache_dir)
-        info["compiled_layers"] = compile_layers(model)
+        info["compiled_layers"] = compile_layers(model, cuda_graphs=cuda_graphs)
         log.info("regional compile: %d decoder layers, cache %s", info["compiled_layers"], info["compile_cache"])
         if compiled_loss and not set(applied) & set(LOSS_KERNELS):
-            compile_loss(model)
+            compile_loss(model, cuda_graphs=cuda_graphs)
             info["compiled_loss"] = True
+        info["cuda_graphs"] = cuda_graphs
     return info
 
 
@@ -158,18 +172,24 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
 SUPPORTED_LAUNCH = ("NO", "MULTI_GPU", "MULTI_CPU", "FSDP")
 
 
-def check_launch(distributed_type: Any) -> None:
+def check_launch(distributed_type: Any, cuda_graphs: bool = False, cuda: bool = True) -> None:
     """Refuse an `accelerate launch` type the trainer does not support, in one line.
 
     DeepSpeed in particular: accelerate's DeepSpeed engine steps the optimizer inside `backward`,
     so this trainer's own gradient accumulation would step after every micro-batch, and its
-    checkpoints would save one rank's ZeRO partition of the optimizer as if it were all of it."""
+    checkpoints would save one rank's ZeRO partition of the optimizer as if it were all of it.
+    CUDA graphs are measured on one GPU and under DDP only (FSDP's all-gathers run between the
+    regions, on memory the graphs would have to own)."""
     name = str(getattr(distributed_type, "value", distributed_type)).rsplit(".", 1)[-1]
     if name not in SUPPORTED_LAUNCH:
         raise ConfigError(
             f"accelerate launch: distributed type {name} is not supported by tibcpt's trainer "
             "(use configs/accelerate/ddp.yaml or fsdp.yaml)"
         )
+    if cuda_graphs and not cuda:
+        raise ConfigError("model.cuda_graphs: needs a CUDA GPU (this run has none)")
+    if cuda_graphs and name == "FSDP":
+        raise ConfigError("model.cuda_graphs: not under FSDP (measured on one GPU and DDP only)")
 
 
 def ddp_kwargs(cfg: Any, cuda: bool) -> list:

@@ -106,6 +106,7 @@ def prepare_model(
         cfg.model.compile_cache_dir,
         fp16=cfg.mixed_precision == "fp16",
         compiled_loss=cfg.model.compiled_loss,
+        cuda_graphs=cfg.model.cuda_graphs,
     )
     model, optimizer = accelerator.prepare(model, optimizer)
     return PreparedModel(model, optimizer, resized, non_emb)
@@ -190,7 +191,7 @@ def setup(cfg: TrainConfig) -> Run:
 
     # ---- model, optimizer, schedule ------------------------------------------------------------
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not cuda, kwargs_handlers=ddp_kwargs(cfg, cuda))
-    check_launch(accelerator.distributed_type)
+    check_launch(accelerator.distributed_type, cfg.model.cuda_graphs, cuda)
     set_seed(cfg.seed)
     model = load_model(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
@@ -269,6 +270,8 @@ def train_step(run: Run) -> dict[str, Any]:
         run.data_time += time.perf_counter() - t_data
         run.replay_seen += batch.n_replay
         ids = to_device(batch.input_ids, acc.device)
+        if cfg.model.cuda_graphs:  # the last micro-step's graph outputs are dead: replay may reuse them
+            torch.compiler.cudagraph_mark_step_begin()
         # Gradients are all-reduced only on the last micro-batch of a step (DDP no_sync).
         sync = micro == accum - 1
         with contextlib.nullcontext() if sync else acc.no_sync(model), attention_context(cfg.model.attention_backend):

@@ -147,6 +147,55 @@ def test_no_decoder_layers_is_a_clear_error():
         compile_layers(torch.nn.Linear(2, 2))
 
 
+def test_cuda_graphs_are_refused_where_they_were_not_measured(assets, tmp_path):
+    from accelerate.utils import DistributedType
+    from tibcpt.training.config import load_train_config
+    from tibcpt.training.parallelize import check_launch
+    from tibcpt.training.train import train
+    from tiny import TINY
+
+    from tibcpt.config import ConfigError
+
+    with pytest.raises(ConfigError, match="cuda_graphs: needs compile=true"):
+        load_train_config(TINY, ["model.cuda_graphs=true"])
+    with pytest.raises(ConfigError, match="cuda_graphs: not with gradient_checkpointing"):
+        load_train_config(TINY, ["model.compile=true", "model.cuda_graphs=true", "model.gradient_checkpointing=true"])
+    with pytest.raises(ConfigError, match="model.cuda_graphs: not under FSDP"):
+        check_launch(DistributedType.FSDP, cuda_graphs=True)
+    with pytest.raises(ValueError, match="needs the inductor backend"):
+        compile_layers(tiny(tmp_path), backend="aot_eager", cuda_graphs=True)
+    if not torch.cuda.is_available():  # a user's CPU run: one line before any compute
+        with pytest.raises(ConfigError, match="model.cuda_graphs: needs a CUDA GPU"):
+            train(tiny_cfg(assets, tmp_path / "run", "model.compile=true", "model.cuda_graphs=true"))
+        assert not (tmp_path / "run" / "train_log.jsonl").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU (none here)")
+def test_cuda_graphs_replay_the_eager_loss_and_gradients(tmp_path):
+    import torch._dynamo
+    from tibcpt.training.parallelize import compile_loss
+    from torch._dynamo.utils import counters
+    from torch._inductor import cudagraph_trees
+
+    ref = tiny(tmp_path, layers=3).cuda()
+    model = copy.deepcopy(ref)
+    torch._dynamo.reset()
+    counters.clear()
+    compile_layers(model, cuda_graphs=True)
+    compile_loss(model, cuda_graphs=True)
+    for seed in range(4):  # records, then replays with new values in the same static buffers
+        ids = batch(seed).cuda()
+        torch.compiler.cudagraph_mark_step_begin()
+        loss, grads = loss_and_grads(model, ids)
+        ref_loss, ref_grads = loss_and_grads(ref, ids)
+        assert torch.allclose(loss, ref_loss, rtol=1e-4), (seed, loss, ref_loss)
+        for n, g in grads.items():
+            assert (g - ref_grads[n]).norm() <= 1e-3 * ref_grads[n].norm() + 1e-6, (seed, n)
+    assert counters["inductor"]["cudagraph_skips"] == 0
+    manager = cudagraph_trees.get_manager(torch.cuda.current_device(), create_if_none_exists=False)
+    assert manager is not None and manager.roots  # graphs were recorded, not skipped
+
+
 def run_tiny(assets, out, *extra) -> tuple[list[float], dict]:
     """A tiny-cpu.yaml training run; (train losses per step, eval.json)."""
     import json
