@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Round 11 of issue 11's device calls (nvidia-h200-x2, carry .speed, ~7 min). Round 10 measured
-# Inductor's CUDA graphs through its environment variable: 365k tok/s on one H200 against 311-326k
-# without, 619k on two against 530-590k, one run each, the 1-GPU loss 0.018 from the compiled
-# default's at steps 45-50. Here: the CUDA tests of tests/training/test_speed.py (the new
-# test_cuda_graphs_replay_the_eager_loss_and_gradients among them), then the config option
-# (model.cuda_graphs, with the trainer's step marker) and the default, each on 1 and 2 GPUs, twice;
-# the default now reads row groups ahead (bench/data_speed.py).
+# Round 11 of issue 11's device calls, back to back on one nvidia-h200-x2 lease (carry .speed).
+# a (~7 min): the CUDA tests of tests/training/test_speed.py (test_cuda_graphs_replay_the_eager_loss_
+#   and_gradients among them), then the default (which now reads row groups ahead, bench/data_speed.py)
+#   and model.cuda_graphs (round 10: 365k tok/s on one H200 against 311-326k, one run, loss 0.015 from
+#   eager), each on 1 and 2 GPUs, twice.
+# b (~6 min): the host. Round 7's profiles: 31 us of host CPU per matmul call on one GPU, 39-40 us on
+#   each DDP rank. Each process bound to its own half of the physical cores (bench/pin/), two pairs,
+#   and profiles of 1 GPU, 2 GPUs and 2 GPUs pinned (summary: host_cpu_ms_per_step per rank).
 # Merge: python bench/train_speed.py --out bench/results/train_speed.json --merge FILE (then give each
 # new run a `call` field).
 set -uo pipefail
-BENCH_TIMEOUT=430 bash bench/train_speed_gpu.sh tibcpt_compiled_1gpu_r11,tibcpt_compiled_ddp2_r11,tibcpt_compiled_1gpu_cgcfg,tibcpt_compiled_ddp2_cgcfg,tibcpt_compiled_1gpu_r11_b,tibcpt_compiled_ddp2_r11_b,tibcpt_compiled_1gpu_cgcfg_b,tibcpt_compiled_ddp2_cgcfg_b
+case "${1:-}" in
+  a) BENCH_TIMEOUT=400 bash bench/train_speed_gpu.sh tibcpt_compiled_1gpu_r11,tibcpt_compiled_ddp2_r11,tibcpt_compiled_1gpu_cgcfg,tibcpt_compiled_ddp2_cgcfg,tibcpt_compiled_1gpu_r11_b,tibcpt_compiled_ddp2_r11_b,tibcpt_compiled_1gpu_cgcfg_b,tibcpt_compiled_ddp2_cgcfg_b ;;
+  b) SPEED_TESTS=0 BENCH_TIMEOUT=540 bash bench/train_speed_gpu.sh tibcpt_compiled_1gpu_pin,tibcpt_compiled_ddp2_pin,tibcpt_compiled_1gpu_pin_b,tibcpt_compiled_ddp2_pin_b,tibcpt_compiled_1gpu_r11_prof,tibcpt_compiled_ddp2_r11_prof,tibcpt_compiled_ddp2_pin_prof ;;
+  *) echo "usage: bash bench/gpu_round11.sh a|b" >&2; exit 2 ;;
+esac

@@ -162,6 +162,14 @@ RUNS = [
     *[R(f"tibcpt_compiled_{p}_{v}{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
         **({"procs": 2} if p == "ddp2" else {}), extra=["model.cuda_graphs=true"] if v == "cgcfg" else [])
       for s in ("", "_b") for v in ("r11", "cgcfg") for p in ("1gpu", "ddp2")],
+    # Round 11b: round 7's host CPU per matmul call was 31 us on one GPU, 39-40 us on each DDP rank.
+    # Each process bound to its own half of the physical cores (bench/pin/sitecustomize.py), the
+    # 1-GPU run to one half too; and both ranks profiled with it.
+    *[R(f"tibcpt_compiled_{p}_pin{s}", "tibcpt", steps=60, end=50, compile=True, stop=50, pin=2,
+        **({"procs": 2} if p == "ddp2" else {})) for s in ("", "_b") for p in ("1gpu", "ddp2")],
+    R("tibcpt_compiled_ddp2_pin_prof", "tibcpt", steps=60, end=50, compile=True, procs=2, pin=2, profile=(50, 5)),
+    R("tibcpt_compiled_1gpu_r11_prof", "tibcpt", steps=60, end=50, compile=True, profile=(50, 5)),
+    R("tibcpt_compiled_ddp2_r11_prof", "tibcpt", steps=60, end=50, compile=True, procs=2, profile=(50, 5)),
 ]  # fmt: skip
 
 
@@ -339,6 +347,9 @@ def main() -> None:
         if run["fw"] == "tibcpt":
             cmd = tibcpt_cmd(run, model, a.shards, out, cache)
             run_env = {**env, **run.get("env", {})}
+            if run.get("pin"):  # bench/pin/sitecustomize.py binds each rank to its block of cores
+                path = [str(REPO / "bench" / "pin"), env.get("PYTHONPATH", "")]
+                run_env.update(TIBCPT_BENCH_PIN=str(run["pin"]), PYTHONPATH=os.pathsep.join(p for p in path if p))
             rc, first, wall = launch(cmd, run_env, log_path, out, run.get("stop"), a.timeout)
         else:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t_start)
@@ -461,6 +472,19 @@ def summarize(results: dict) -> dict:
             v: [ratio(f"tibcpt_compiled_ddp2_{v}{s}", f"tibcpt_compiled_1gpu_{v}{s}") for s in ("", "_b")]
             for v in ("r11", "cgcfg")
         },
+        "round 11b, ddp 2 GPUs / 1 GPU, each process on its own half of the cores, two pairs": [
+            ratio(f"tibcpt_compiled_ddp2_pin{s}", f"tibcpt_compiled_1gpu_pin{s}") for s in ("", "_b")
+        ],
+        "round 11b, host CPU ms per step (profiled): 1 GPU, 2 GPUs, 2 GPUs pinned (rank 0, rank 1)": [
+            r.get(k, {}).get(pk, {}).get("host_cpu_ms_per_step")
+            for k, pk in [
+                ("tibcpt_compiled_1gpu_r11_prof", "profile"),
+                ("tibcpt_compiled_ddp2_r11_prof", "profile"),
+                ("tibcpt_compiled_ddp2_r11_prof", "profile_rank1"),
+                ("tibcpt_compiled_ddp2_pin_prof", "profile"),
+                ("tibcpt_compiled_ddp2_pin_prof", "profile_rank1"),
+            ]
+        ],
         "round 11, 1 GPU model.cuda_graphs / default tok/s": [
             ratio(f"tibcpt_compiled_1gpu_cgcfg{s}", f"tibcpt_compiled_1gpu_r11{s}") for s in ("", "_b")
         ],

@@ -11,6 +11,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /
 ln -sfn ../training tibcpt/training && ln -sfn ../pipeline tibcpt/pipeline
 export PYTHONPATH=$PWD:/tmp/site
 nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm --format=csv
+# where the ranks' host threads can run (round 7: a DDP rank's host is ~30 % slower per op)
+lscpu | grep -E '^(CPU\(s\)|Thread|Core|Socket|NUMA node)' ; nvidia-smi topo -m 2>/dev/null | head -6
 python3 -c "import torch, transformers, triton, liger_kernel; print('torch', torch.__version__, 'transformers', transformers.__version__, 'triton', triton.__version__)"
 if [ "${SPEED_TESTS:-1}" = 1 ]; then
   timeout 150 python3 -m pytest -q -p no:cacheprovider tests/training/test_speed.py -k "not trainer and not freeze_and_lora" 2>&1 | tail -6

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import re
 
 import pytest
 import torch
@@ -148,6 +149,11 @@ def test_profile_steps_writes_a_trace_a_table_and_a_summary(assets, tmp_path):
              "profile_start_step=1")  # fmt: skip
     summary = json.loads((out / "profile" / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["kernels"] > 0 and summary["wall_ms_per_step"] > 0
+    # the host's CPU time is the kernel table's "Self CPU time total" over the profiled steps
+    table = (out / "profile" / "kernels.txt").read_text()
+    total_ms = float(re.search(r"Self CPU time total: ([\d.]+)(ms|s)", table).group(1))
+    total_ms *= 1000 if re.search(r"Self CPU time total: [\d.]+s\b", table) else 1
+    assert summary["host_cpu_ms_per_step"] == pytest.approx(total_ms / 2, rel=0.01)
     assert "aten::" in (out / "profile" / "kernels.txt").read_text()
     with gzip.open(out / "profile" / "trace.json.gz") as f:
         assert json.load(f)["traceEvents"]
