@@ -66,7 +66,7 @@ class ModelConfig:
     """With model.compile: Inductor's CUDA graphs (cudagraph trees) replay each compiled region's
     kernels with one launch. On one H200 365k tok/s against 311-326k without, on two 619k against
     530-590k (bench/results/train_speed.json, round 10, one run each); off until its loss is shown
-    within 1e-2 of the eager path in repeated runs (its one run: 0.018 at steps 45-50)."""
+    within 1e-2 of the eager path in repeated runs (its one run: 0.015 from eager at steps 45-50)."""
     compiled_loss: bool = True
     """With model.compile: compile output layer + cross-entropy as one more region, so the fp32
     logits are never written out (parallelize.py; 293k tok/s against 168k with liger's fused loss

@@ -117,7 +117,7 @@ def iter_sequences(split: Split, seed: int, start: int = 0) -> Iterator[tuple[np
 
     The next row group is read in a background thread while this one's rows are yielded (Parquet
     decoding releases the GIL), so the training loop never waits on a read: on 2 GPUs every rank
-    reads every row group, and a 20-30 ms read stalled both ranks each time (bench/data_speed.py).
+    reads every row group, and each read (30-60 ms in bench/data_speed.py) stalled both ranks.
     Memory holds two row groups."""
     order = row_group_order(split, seed, start)
     groups = split.row_groups
