@@ -30,6 +30,12 @@ def merge_results(out_path: Path, files: list[str], summarize) -> dict:
     return results["summary"]
 
 
+def max_loss_gap(a: dict, b: dict, digits: int = 4) -> float | None:
+    """Largest |loss difference| at the steps both runs logged ({step: loss} each), or None."""
+    common = set(a) & set(b)
+    return round(max(abs(a[k] - b[k]) for k in common), digits) if common else None
+
+
 def read_train_log(out: Path) -> list[dict]:
     """The `train` records of `out`/train_log.jsonl so far (a line rank 0 is still writing is skipped)."""
     path = out / "train_log.jsonl"

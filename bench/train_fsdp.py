@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import llama_params  # bench/ is this script's folder, so on sys.path
-from bench_proc import launch, merge_results, read_train_log
+from bench_proc import launch, max_loss_gap, merge_results, read_train_log
 
 from tibcpt.io import write_json_atomic
 
@@ -178,9 +178,7 @@ def summarize(runs: dict) -> dict:
         return ok.get(name, {}).get("losses", {})
 
     def gap(a: str, b: str) -> float | None:
-        la, lb = losses(a), losses(b)
-        common = set(la) & set(lb)
-        return round(max(abs(la[k] - lb[k]) for k in common), 5) if common else None
+        return max_loss_gap(losses(a), losses(b), digits=5)
 
     # Round 6 (after the optimizer-state fix) ran freeze and its resume in one call; round 5 ran the
     # freeze twice (run-to-run spread) and resumed before the fix; round 3's runs are the HF pair.

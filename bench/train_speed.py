@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import llama_params  # bench/ is this script's folder, so on sys.path
-from bench_proc import launch, merge_results, read_train_log
+from bench_proc import launch, max_loss_gap, merge_results, read_train_log
 
 from tibcpt.io import write_json_atomic
 
@@ -389,12 +389,6 @@ COMPILED_DEFAULT_1GPU = [
 ]
 
 
-def max_gap(a: dict, b: dict) -> float | None:
-    """Largest |loss difference| at the steps both runs logged."""
-    common = set(a) & set(b)
-    return round(max(abs(a[k] - b[k]) for k in common), 4) if common else None
-
-
 def summarize(results: dict) -> dict:
     """The issue-11 targets, each with what was measured (from the runs present)."""
     r = {k: v for k, v in results["runs"].items() if "error" not in v and v.get("rc") == 0}
@@ -428,7 +422,7 @@ def summarize(results: dict) -> dict:
         "ddp 2 GPUs / 1 GPU, bf16 gradient all-reduce (ddp_reduce_dtype=bf16)": ratio(
             "tibcpt_compiled_ddp2_bf16reduce", "tibcpt_compiled_1gpu_ref"
         ),
-        "max |loss gap| bf16 vs fp32 gradient all-reduce, 2 GPUs": max_gap(
+        "max |loss gap| bf16 vs fp32 gradient all-reduce, 2 GPUs": max_loss_gap(
             loss("tibcpt_compiled_ddp2_bf16reduce"), loss("tibcpt_compiled_ddp2")
         ),
         "round 6, ddp 2 GPUs / 1 GPU in one call": {
@@ -489,12 +483,12 @@ def summarize(results: dict) -> dict:
             ratio(f"tibcpt_compiled_1gpu_cgcfg{s}", f"tibcpt_compiled_1gpu_r11{s}") for s in ("", "_b")
         ],
         "max |loss gap| CUDA graphs vs eager (liger set), 1 GPU, 50 steps (target <= 0.01)": {
-            k: max_gap(loss(k), loss("tibcpt_eager"))
+            k: max_loss_gap(loss(k), loss("tibcpt_eager"))
             for k in ("tibcpt_compiled_1gpu_cg", "tibcpt_compiled_1gpu_cgcfg", "tibcpt_compiled_1gpu_cgcfg_b")
             if loss(k)
         },
         "round 6, max |loss gap| against the round-5 defaults on 2 GPUs": {
-            k: max_gap(loss(k), loss("tibcpt_compiled_ddp2_r6"))
+            k: max_loss_gap(loss(k), loss("tibcpt_compiled_ddp2_r6"))
             for k in r
             if k.startswith("tibcpt_compiled_ddp2_") and k != "tibcpt_compiled_ddp2_r6" and loss(k)
         },
@@ -515,34 +509,34 @@ def summarize(results: dict) -> dict:
         },
         "first_step_s hf_compiled": r.get("hf_compiled_prof", {}).get("first_step_s"),
         "recompiles in tibcpt runs": sum(v.get("recompiles", 0) for k, v in r.items() if k.startswith("tibcpt")),
-        "max |loss gap| compiled vs eager, same kernels, 50 steps (target <= 0.01)": max_gap(
+        "max |loss gap| compiled vs eager, same kernels, 50 steps (target <= 0.01)": max_loss_gap(
             loss("tibcpt_compiled_flce_round1"), loss("tibcpt_eager_flce_set_round1")
         ),
-        "max |loss gap| compiled (new default) vs plain PyTorch eager, 50 steps": max_gap(
+        "max |loss gap| compiled (new default) vs plain PyTorch eager, 50 steps": max_loss_gap(
             loss("tibcpt_closs_prof"), loss("tibcpt_eager_plain")
         ),
-        "max |loss gap| compiled (default) vs eager (liger set), 50 steps (target <= 0.01)": max_gap(
+        "max |loss gap| compiled (default) vs eager (liger set), 50 steps (target <= 0.01)": max_loss_gap(
             loss("tibcpt_compiled"), loss("tibcpt_eager")
         ),
         # Every 1-GPU run of the compiled default (rounds 4-6, same config) against the eager run, and
         # against each other: the compiled path's run-to-run spread is as large as its gap to eager.
         "max |loss gap| each compiled default run vs eager (liger set), 50 steps": {
-            k: max_gap(loss(k), loss("tibcpt_eager")) for k in COMPILED_DEFAULT_1GPU if loss(k)
+            k: max_loss_gap(loss(k), loss("tibcpt_eager")) for k in COMPILED_DEFAULT_1GPU if loss(k)
         },
         "max |loss gap| between compiled default runs (run-to-run spread), 50 steps": max(
             (
                 g
                 for i, a in enumerate(COMPILED_DEFAULT_1GPU)
                 for b in COMPILED_DEFAULT_1GPU[i + 1 :]
-                if (g := max_gap(loss(a), loss(b))) is not None
+                if (g := max_loss_gap(loss(a), loss(b))) is not None
             ),
             default=None,
         ),
-        "max |loss gap| HF compiled vs HF eager": max_gap(loss("hf_compiled_prof"), loss("hf_eager")),
-        "max |loss gap| fp16 eager (liger set, no loss kernel) vs fp16 plain eager, 30 steps": max_gap(
+        "max |loss gap| HF compiled vs HF eager": max_loss_gap(loss("hf_compiled_prof"), loss("hf_eager")),
+        "max |loss gap| fp16 eager (liger set, no loss kernel) vs fp16 plain eager, 30 steps": max_loss_gap(
             loss("tibcpt_fp16_eager"), loss("tibcpt_fp16_eager_plain")
         ),
-        "max |loss gap| fp16 compiled vs fp16 plain eager, 30 steps": max_gap(
+        "max |loss gap| fp16 compiled vs fp16 plain eager, 30 steps": max_loss_gap(
             loss("tibcpt_fp16_compiled"), loss("tibcpt_fp16_eager_plain")
         ),
         "profiles, ms per step by category": {

@@ -138,10 +138,11 @@ class StepProfiler:
             kernels = [(e.name, e.cpu_time_total) for e in prof.events() if e.cpu_parent is None]
         summary = {"rank": self.rank, **summarize_kernels(kernels, wall_us, self.steps)}
         # The host's side: CPU time of every profiled op (main and autograd threads), per step.
-        host_us = sum(e.self_cpu_time_total for e in prof.key_averages())
+        averages = prof.key_averages()
+        host_us = sum(e.self_cpu_time_total for e in averages)
         summary["host_cpu_ms_per_step"] = round(host_us / 1000 / max(self.steps, 1), 3)
         sort_by = "self_device_time_total" if on_device else "self_cpu_time_total"
-        table = prof.key_averages().table(sort_by=sort_by, row_limit=40, max_name_column_width=90)
+        table = averages.table(sort_by=sort_by, row_limit=40, max_name_column_width=90)
         write_text_atomic(self.out / "kernels.txt", table)
         write_json_atomic(self.out / "summary.json", summary)
         tmp = self.out / "trace.json.part"
