@@ -170,6 +170,23 @@ RUNS = [
     R("tibcpt_compiled_ddp2_pin_prof", "tibcpt", steps=60, end=50, compile=True, procs=2, pin=2, profile=(50, 5)),
     R("tibcpt_compiled_1gpu_r11_prof", "tibcpt", steps=60, end=50, compile=True, profile=(50, 5)),
     R("tibcpt_compiled_ddp2_r11_prof", "tibcpt", steps=60, end=50, compile=True, procs=2, profile=(50, 5)),
+    # Round 12 (bench/gpu_round12.sh): round 11's first model.cuda_graphs run logged steps 41-45 0.10
+    # above every other run and step 50 equal to them again (a wrong logged loss or one bad update?):
+    # the loss of every step, three runs with CUDA graphs and one without. And round 11b's host CPU
+    # (140 ms per step on a DDP rank, 109 on one GPU, 131 pinned): every DDP option that saves host
+    # work at once (CUDA graphs, bucket views, static graph, GC on a schedule), against its 1-GPU run.
+    *[R(f"tibcpt_compiled_1gpu_cgcfg_log1{s}", "tibcpt", steps=60, log=1, end=50, compile=True, stop=50,
+        extra=["model.cuda_graphs=true"]) for s in ("", "_b", "_c")],
+    R("tibcpt_compiled_1gpu_log1", "tibcpt", steps=60, log=1, end=50, compile=True, stop=50),
+    # Round 12b: the same after training/train.py synchronises before reading an interval's clock.
+    R("tibcpt_compiled_1gpu_r12", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_ddp2_r12", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    R("tibcpt_compiled_1gpu_log1_r12", "tibcpt", steps=60, log=1, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
+      extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
+    R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      extra=["model.cuda_graphs=true", "gc_interval_steps=20", "ddp_gradient_as_bucket_view=true",
+             "ddp_static_graph=true"]),
 ]  # fmt: skip
 
 
@@ -272,6 +289,8 @@ def count_compile_events(log_text: str) -> dict:
     return {
         "recompiles": log_text.count("Recompiling function"),
         "graph_breaks": log_text.count("Graph break"),
+        # Inductor's warning when a region runs without its CUDA graph (mutated inputs, CPU ops, ...)
+        "cudagraph_skips": log_text.count("skipping cudagraphs"),
     }
 
 
@@ -375,7 +394,10 @@ def main() -> None:
         results["summary"] = summarize(results)
         write_json_atomic(out_path, results)
         short = {k: res.get(k) for k in ("rc", "tokens_per_s", "mfu_same_formula", "peak_mem_gib", "first_step_s")}
-        print(f"{run['name']:<28} {short} recompiles={res['recompiles']} breaks={res['graph_breaks']}", flush=True)
+        print(
+            f"{run['name']:<28} {short} recompiles={res['recompiles']} breaks={res['graph_breaks']} cudagraph_skips={res['cudagraph_skips']}",
+            flush=True,
+        )
         if "error" in res:
             print(res["log_tail"][-1500:], flush=True)
 
@@ -401,12 +423,18 @@ def summarize(results: dict) -> dict:
         return r.get(name, {}).get("losses", {})
 
     out = {
-        # tibcpt_eager and hf_eager ran in one call (round 6), tibcpt_compiled_1gpu_ref and
-        # hf_compiled_prof in one call (round 5): each ratio is side by side on the same machine.
+        # Round 12b ran tibcpt_eager, hf_eager, hf_compiled and the r12 pairs in one call, the first
+        # with training/train.py reading an interval's clock after its GPU work (every tibcpt figure
+        # before it read the clock first; the HF callback always synchronised).
         "eager_vs_hf_eager (target >= 1.5)": ratio("tibcpt_eager", "hf_eager"),
-        "compiled_vs_hf_compiled (target >= 1.3)": ratio("tibcpt_compiled_1gpu_ref", "hf_compiled_prof")
-        or ratio("tibcpt_compiled", "hf_compiled_prof"),
-        "ddp 2 GPUs / 1 GPU, default config (target >= 1.9)": ratio("tibcpt_compiled_ddp2", "tibcpt_compiled_1gpu_ref"),
+        "compiled_vs_hf_compiled (target >= 1.3)": ratio("tibcpt_compiled_1gpu_r12", "hf_compiled"),
+        "ddp 2 GPUs / 1 GPU, default config (target >= 1.9)": ratio(
+            "tibcpt_compiled_ddp2_r12", "tibcpt_compiled_1gpu_r12"
+        ),
+        "round 5 (clock before the GPU work): compiled vs hf compiled, ddp 2/1": [
+            ratio("tibcpt_compiled_1gpu_ref", "hf_compiled_prof"),
+            ratio("tibcpt_compiled_ddp2", "tibcpt_compiled_1gpu_ref"),
+        ],
         "ddp 2 GPUs / 1 GPU, round-1 default (liger fused loss)": ratio(
             "tibcpt_compiled_flce_ddp2", "tibcpt_compiled_flce_1gpu_ref"
         ),
@@ -481,6 +509,20 @@ def summarize(results: dict) -> dict:
         ],
         "round 11, 1 GPU model.cuda_graphs / default tok/s": [
             ratio(f"tibcpt_compiled_1gpu_cgcfg{s}", f"tibcpt_compiled_1gpu_r11{s}") for s in ("", "_b")
+        ],
+        "round 12, ddp 2 GPUs / 1 GPU, CUDA graphs + gc 20 + bucket view + static graph": ratio(
+            "tibcpt_compiled_ddp2_cg_all", "tibcpt_compiled_1gpu_cg_all"
+        ),
+        "round 12, logging every step: tok/s with the clock before / after the GPU work (two calls)": [
+            r.get("tibcpt_compiled_1gpu_log1", {}).get("tokens_per_s"),
+            r.get("tibcpt_compiled_1gpu_log1_r12", {}).get("tokens_per_s"),
+        ],
+        "round 12, max |loss gap| of single steps, 1-50: default vs default, each CUDA graphs run vs default": [
+            max_loss_gap(loss("tibcpt_compiled_1gpu_log1"), loss("tibcpt_compiled_1gpu_log1_r12")),
+            *[
+                max_loss_gap(loss(f"tibcpt_compiled_1gpu_cgcfg_log1{s}"), loss("tibcpt_compiled_1gpu_log1"))
+                for s in ("", "_b", "_c")
+            ],
         ],
         "max |loss gap| CUDA graphs vs eager (liger set), 1 GPU, 50 steps (target <= 0.01)": {
             k: max_loss_gap(loss(k), loss("tibcpt_eager"))

@@ -35,6 +35,17 @@ def loss_and_grads(model, ids):
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+@pytest.fixture
+def llama_globals(monkeypatch):
+    """liger-kernel patches transformers' module globals (its in-place RoPE among them): restored
+    after the test, or later tests in the process run liger's RoPE, whose in-place writes make
+    Inductor skip CUDA graphs ("mutated inputs"; seen on the GPU when test_speed ran in one process)."""
+    from transformers.models.llama import modeling_llama
+
+    for name in ("apply_rotary_pos_emb", "LlamaRMSNorm", "LlamaMLP"):
+        monkeypatch.setattr(modeling_llama, name, getattr(modeling_llama, name))
+
+
 def test_auto_falls_back_with_a_reason_and_the_loss_is_unchanged(tmp_path, caplog):
     model = tiny(tmp_path)
     reason = liger_unavailable(model)
@@ -80,13 +91,8 @@ def test_missing_liger_is_named_even_with_a_gpu(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "kernels", [None, ("fused_linear_cross_entropy", "rms_norm", "swiglu", "rope")], ids=["eager_set", "fused_loss"]
 )
-def test_liger_model_computes_the_eager_loss_and_gradients(tmp_path, monkeypatch, kernels):
+def test_liger_model_computes_the_eager_loss_and_gradients(tmp_path, llama_globals, kernels):
     pytest.importorskip("liger_kernel", reason="liger-kernel is not installed (pip install 'tibcpt[gpu]')")
-    from transformers.models.llama import modeling_llama
-
-    # liger patches transformers' module globals: restore them after the test.
-    for name in ("apply_rotary_pos_emb", "LlamaRMSNorm", "LlamaMLP"):
-        monkeypatch.setattr(modeling_llama, name, getattr(modeling_llama, name))
     ref = tiny(tmp_path).cuda()
     fused = copy.deepcopy(ref)
     ids = batch().cuda()
@@ -132,7 +138,7 @@ def test_regional_compile_one_graph_same_loss_eager_under_no_grad(tmp_path):
     assert isinstance(decoder_layers(model)[0].__dict__["forward"].eager, type(ref.model.layers[0].forward))
 
 
-def test_speed_up_without_compile_or_gpu_leaves_the_model_alone(tmp_path):
+def test_speed_up_without_compile_or_gpu_leaves_the_model_alone(tmp_path, llama_globals):
     model = tiny(tmp_path)
     info = speed_up(model, "auto", compile=False)
     if liger_unavailable(model) is not None:
