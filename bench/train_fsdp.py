@@ -83,6 +83,9 @@ RUNS = [
     # Round 7: the same resume check for full fine-tuning (checkpoint: 7B fp32 weights + Adam, ~84 GB)
     R("tibcpt_full_ckpt", "tibcpt", "full", True, steps=11, save=SAVE_AT),
     R("tibcpt_full_resumed", "tibcpt", "full", True, steps=11, warm=SAVE_AT + 1, resume="tibcpt_full_ckpt"),
+    # Round 13: both pairs again after training/train.py reads an interval's clock after its GPU
+    # work (every tibcpt figure before read it first; the HF callback always synchronised).
+    *[R(f"{fw}_{ft}_r13", fw, ft, ft == "full") for ft in ("full", "freeze") for fw in ("tibcpt", "hf")],
 ]
 
 
@@ -200,6 +203,10 @@ def summarize(runs: dict) -> dict:
         "resume before the optimizer-state fix (round 5): max |loss gap|": gap(
             "tibcpt_freeze_round5", "tibcpt_freeze_resumed_round5"
         ),
+        "round 13 (clock after the GPU work): full, freeze: tokens/s ratio tibcpt / hf": [
+            ratio("tibcpt_full_r13", "hf_full_r13"),
+            ratio("tibcpt_freeze_r13", "hf_freeze_r13"),
+        ],
         "full fine-tuning resume: max |loss gap| vs uninterrupted": gap("tibcpt_full_ckpt", "tibcpt_full_resumed"),
         "repeat: max |loss gap| of two uninterrupted runs (round 5)": gap(
             "tibcpt_freeze_round5", "tibcpt_freeze_repeat"

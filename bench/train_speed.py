@@ -182,6 +182,14 @@ RUNS = [
     R("tibcpt_compiled_1gpu_r12", "tibcpt", steps=60, end=50, compile=True, stop=50),
     R("tibcpt_compiled_ddp2_r12", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
     R("tibcpt_compiled_1gpu_log1_r12", "tibcpt", steps=60, log=1, end=50, compile=True, stop=50),
+    # Round 13 (bench/gpu_round13.sh): the figures still measured with the clock before the GPU
+    # work, again: the 1B pair, the cold start, and two more DDP pairs.
+    R("hf_1b_compiled_r13", "hf", shape="llama-3.2-1b", steps=12, warm=4, compile=True),
+    R("tibcpt_1b_compiled_r13", "tibcpt", shape="llama-3.2-1b", steps=12, log=4, warm=4, compile=True, stop=12),
+    R("tibcpt_first_step_cold_r13", "tibcpt", steps=2, log=1, compile=True, eval_at_start=True, stop=1,
+      cache="fresh"),
+    *[R(f"tibcpt_compiled_{p}_r13{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
+        **({"procs": 2} if p == "ddp2" else {})) for s in ("", "_b") for p in ("1gpu", "ddp2")],
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
@@ -509,6 +517,16 @@ def summarize(results: dict) -> dict:
         ],
         "round 11, 1 GPU model.cuda_graphs / default tok/s": [
             ratio(f"tibcpt_compiled_1gpu_cgcfg{s}", f"tibcpt_compiled_1gpu_r11{s}") for s in ("", "_b")
+        ],
+        "round 13 (clock after the GPU work): 1B MFU tibcpt / hf, peak GiB tibcpt / hf, cold start s": [
+            r.get("tibcpt_1b_compiled_r13", {}).get("mfu_same_formula"),
+            r.get("hf_1b_compiled_r13", {}).get("mfu_same_formula"),
+            r.get("tibcpt_1b_compiled_r13", {}).get("peak_mem_gib"),
+            r.get("hf_1b_compiled_r13", {}).get("peak_mem_gib"),
+            r.get("tibcpt_first_step_cold_r13", {}).get("first_step_s"),
+        ],
+        "round 13, ddp 2 GPUs / 1 GPU, two pairs": [
+            ratio(f"tibcpt_compiled_ddp2_r13{s}", f"tibcpt_compiled_1gpu_r13{s}") for s in ("", "_b")
         ],
         "round 12, ddp 2 GPUs / 1 GPU, CUDA graphs + gc 20 + bucket view + static graph": ratio(
             "tibcpt_compiled_ddp2_cg_all", "tibcpt_compiled_1gpu_cg_all"

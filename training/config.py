@@ -64,9 +64,11 @@ class ModelConfig:
     fallbacks, so an unsupported choice never drops to the slow math kernel (parallelize.py)."""
     cuda_graphs: bool = False
     """With model.compile: Inductor's CUDA graphs (cudagraph trees) replay each compiled region's
-    kernels with one launch. On one H200 365k tok/s against 311-326k without, on two 619k against
-    530-590k (bench/results/train_speed.json, round 10, one run each); off until its loss is shown
-    within 1e-2 of the eager path in repeated runs (its one run: 0.015 from eager at steps 45-50)."""
+    kernels with one launch. One H200: 1.09-1.10x the default's tok/s in one call; two: 1.76-1.77x
+    one, like the default (bench/results/train_speed.json, round 11, two pairs; that call's
+    clock ran ahead of the GPU, round 12b). Off by default: its losses per step lie as far from the
+    default's as two default runs do (round 12, three runs), but one round-11 run logged steps
+    41-45 0.10 above every other run, and that was neither explained nor seen again."""
     compiled_loss: bool = True
     """With model.compile: compile output layer + cross-entropy as one more region, so the fp32
     logits are never written out (parallelize.py; 293k tok/s against 168k with liger's fused loss
