@@ -190,6 +190,10 @@ RUNS = [
       cache="fresh"),
     *[R(f"tibcpt_compiled_{p}_r13{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
         **({"procs": 2} if p == "ddp2" else {})) for s in ("", "_b") for p in ("1gpu", "ddp2")],
+    # fewer, larger gradient buckets: fewer all-reduce launches on a host-bound step (round 11b: a DDP
+    # rank launches 3,071 kernels per step against 2,476 on one GPU)
+    *[R(f"tibcpt_compiled_ddp2_bucket{mb}_r13", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+        extra=[f"ddp_bucket_cap_mb={mb}"]) for mb in (100, 200)],
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
@@ -524,6 +528,9 @@ def summarize(results: dict) -> dict:
             r.get("tibcpt_1b_compiled_r13", {}).get("peak_mem_gib"),
             r.get("hf_1b_compiled_r13", {}).get("peak_mem_gib"),
             r.get("tibcpt_first_step_cold_r13", {}).get("first_step_s"),
+        ],
+        "round 13, ddp 2 GPUs / 1 GPU, gradient buckets of 100 and 200 MB (against the first 1-GPU run)": [
+            ratio(f"tibcpt_compiled_ddp2_bucket{mb}_r13", "tibcpt_compiled_1gpu_r13") for mb in (100, 200)
         ],
         "round 13, ddp 2 GPUs / 1 GPU, two pairs": [
             ratio(f"tibcpt_compiled_ddp2_r13{s}", f"tibcpt_compiled_1gpu_r13{s}") for s in ("", "_b")

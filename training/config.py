@@ -231,6 +231,10 @@ class TrainConfig:
     ddp_static_graph: bool = False
     """DDP only: torch DDP's static_graph (the set of parameters that get gradients never changes,
     true for full and freeze fine-tuning, not for train_embeddings_only_steps; measured 1.767x)."""
+    ddp_bucket_cap_mb: int = 25
+    """DDP only: the size of the gradient buckets that are all-reduced as backward fills them
+    (torch's default). Larger buckets mean fewer all-reduce launches per step on a host-bound step
+    and less overlap with backward; bench/gpu_round13.sh measures 100 and 200 against it."""
     ddp_broadcast_buffers: bool = True
     """DDP only: torch DDP's broadcast_buffers (rank 0's buffers sent to all ranks before every
     forward; a Llama's only buffers are its constant rotary frequencies; off measured 1.679x)."""
@@ -251,6 +255,8 @@ class TrainConfig:
             raise ValueError("eval_steps/save_steps: must be >= 0")
         if self.profile_steps < 0 or self.profile_start_step < 0:
             raise ValueError("profile_steps/profile_start_step: must be >= 0")
+        if self.ddp_bucket_cap_mb < 1:
+            raise ValueError(f"ddp_bucket_cap_mb: must be >= 1, got {self.ddp_bucket_cap_mb}")
         if self.gc_interval_steps < 0:
             raise ValueError("gc_interval_steps: must be >= 0")
         if self.ddp_static_graph and self.model.train_embeddings_only_steps:

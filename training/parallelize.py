@@ -204,6 +204,7 @@ def ddp_kwargs(cfg: Any, cuda: bool) -> list:
             comm_hook=hook,
             gradient_as_bucket_view=cfg.ddp_gradient_as_bucket_view,
             static_graph=cfg.ddp_static_graph,
+            bucket_cap_mb=cfg.ddp_bucket_cap_mb,
             broadcast_buffers=cfg.ddp_broadcast_buffers,
         )
     ]

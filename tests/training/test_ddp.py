@@ -34,10 +34,11 @@ def free_port() -> int:
     "ddp_options",
     [
         [],
-        ["ddp_gradient_as_bucket_view=true", "ddp_static_graph=true", "gc_interval_steps=2"]
+        # 1 MB buckets: the tiny model's gradients are reduced in several buckets, not one
+        ["ddp_gradient_as_bucket_view=true", "ddp_static_graph=true", "gc_interval_steps=2", "ddp_bucket_cap_mb=1"]
         + ["profile_steps=1", "profile_start_step=2"],
     ],
-    ids=["defaults", "bucket-view-static-gc"],
+    ids=["defaults", "bucket-view-static-gc-small-buckets"],
 )
 def test_two_processes_train_like_one_with_the_same_global_batch(assets, tmp_path, ddp_options):
     from tibcpt.training.train import train
@@ -84,6 +85,28 @@ def test_bf16_gradient_reduce_is_refused_without_cuda(assets, tmp_path):
         pytest.skip("this checks the CPU refusal")
     with pytest.raises(ConfigError, match="ddp_reduce_dtype=bf16: needs CUDA"):
         train(tiny_cfg(assets, tmp_path / "x", "ddp_reduce_dtype=bf16", "max_steps=1"))
+
+
+def test_ddp_settings_reach_torch_ddp_as_accelerate_passes_them(tmp_path):
+    """The config's DDP options end up on torch's DistributedDataParallel (accelerate builds it
+    with `DistributedDataParallel(model, **handler.to_kwargs())`), here in a one-process gloo group."""
+    import torch.distributed as dist
+    from tibcpt.training.config import load_train_config
+    from tibcpt.training.parallelize import ddp_kwargs
+
+    opts = ["ddp_bucket_cap_mb=3", "ddp_gradient_as_bucket_view=true", "ddp_static_graph=true"]
+    cfg = load_train_config(TINY, opts)
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        model = torch.nn.parallel.DistributedDataParallel(
+            torch.nn.Linear(4, 4), **ddp_kwargs(cfg, False)[0].to_kwargs()
+        )
+        assert model.bucket_bytes_cap == 3 * 1024 * 1024
+        assert model.gradient_as_bucket_view and model.static_graph
+    finally:
+        dist.destroy_process_group()
+    with pytest.raises(ConfigError, match="ddp_bucket_cap_mb: must be >= 1, got 0"):
+        load_train_config(TINY, ["ddp_bucket_cap_mb=0"])
 
 
 def test_scheduled_gc_collects_on_its_steps_only_and_restores_automatic_collection():
