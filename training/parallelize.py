@@ -90,20 +90,24 @@ def inductor_options(backend: str, cuda_graphs: bool) -> dict[str, Any] | None:
     return {"triton.cudagraphs": True} if cuda_graphs else None
 
 
+def compile_region(fn: Callable, backend: str | None, cuda_graphs: bool) -> Callable:
+    """`fn` compiled with static shapes by `backend` (default COMPILE_BACKEND), as one region."""
+    backend = backend or COMPILE_BACKEND
+    return torch.compile(fn, backend=backend, dynamic=False, options=inductor_options(backend, cuda_graphs))
+
+
 def compile_layers(model: torch.nn.Module, backend: str | None = None, cuda_graphs: bool = False) -> int:
     """Compile every decoder layer's forward in place for training; returns the number of layers.
 
     `backend` is torch.compile's, default COMPILE_BACKEND (tests use "aot_eager": the same graphs
     without code generation, seconds on a CPU). `cuda_graphs`: Inductor records each region's
     kernels as CUDA graphs (cudagraph trees; the training loop marks each micro-step's start)."""
-    backend = backend or COMPILE_BACKEND
-    options = inductor_options(backend, cuda_graphs)
     layers = decoder_layers(model)
     for layer in layers:
         if isinstance(layer.__dict__.get("forward"), TrainingCompiled):
             continue  # already compiled (e.g. speed_up called twice)
         eager = layer.forward
-        layer.forward = TrainingCompiled(eager, torch.compile(eager, backend=backend, dynamic=False, options=options))
+        layer.forward = TrainingCompiled(eager, compile_region(eager, backend, cuda_graphs))
     return len(layers)
 
 
@@ -111,9 +115,7 @@ def compile_loss(model: torch.nn.Module, backend: str | None = None, cuda_graphs
     """Compile output layer + cross-entropy as one region (kernels.head_loss): Inductor fuses the
     fp32 upcast, the log-softmax and the loss into the reductions, so the fp32 logits are never
     written out. Training calls with labels only; evaluation and generation keep the model's forward."""
-    backend = backend or COMPILE_BACKEND
-    options = inductor_options(backend, cuda_graphs)
-    replace_loss(model, torch.compile(head_loss, backend=backend, dynamic=False, options=options))
+    replace_loss(model, compile_region(head_loss, backend, cuda_graphs))
 
 
 def attention_context(backend: str):
