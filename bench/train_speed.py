@@ -194,6 +194,32 @@ RUNS = [
     # rank launches 3,071 kernels per step against 2,476 on one GPU)
     *[R(f"tibcpt_compiled_ddp2_bucket{mb}_r13", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
         extra=[f"ddp_bucket_cap_mb={mb}"]) for mb in (100, 200)],
+    # Round 14 (bench/gpu_round14.sh): round 11b's profiles put DDP's cost in 595 more kernels per
+    # step (one copy of each of ~272 gradients into its bucket and one back out, plus the all-reduces)
+    # on a host-bound step, and matmuls 10 % slower beside the all-reduces. Bucket views drop the copy
+    # back out; round 6 measured them with the clock before the GPU work (1.788x, then 1.628x).
+    # Three interleaved triples with the corrected clock, and the bucket-view rank profiled. (Bucket
+    # views were off by default until this round: re-running an earlier DDP run as it was measured
+    # needs ddp_gradient_as_bucket_view=false.)
+    *[R(f"tibcpt_compiled_{p}_r14{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
+        **({"procs": 2} if p != "1gpu" else {}),
+        extra=["ddp_gradient_as_bucket_view=true"] if p == "ddp2_bucketview" else [])
+      for s in ("", "_b", "_c") for p in ("1gpu", "ddp2", "ddp2_bucketview")],
+    R("tibcpt_compiled_ddp2_bucketview_prof_r14", "tibcpt", steps=60, end=50, compile=True, procs=2,
+      profile=(50, 5), extra=["ddp_gradient_as_bucket_view=true"]),
+    # Round 15 (bench/gpu_round15.sh): bucket views are the default now; three more pairs with the
+    # default config, and two runs with them off again.
+    *[R(f"tibcpt_compiled_{p}_r15{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
+        **({"procs": 2} if p != "1gpu" else {}),
+        extra=["ddp_gradient_as_bucket_view=false"] if p == "ddp2_nobucketview" else [])
+      for s in ("", "_b", "_c") for p in ("1gpu", "ddp2", "ddp2_nobucketview") if p != "ddp2_nobucketview" or s != "_c"],
+    # Round 16 (bench/gpu_round16.sh): round 13's cold start took 31.2 s (round 9: 29.3 s; target 30):
+    # about 15 s before the model is loaded, 4 s before compilation is set up, 11 s in the first
+    # step. The same run under cProfile (one step, so that the profile is written), and once plain.
+    R("tibcpt_first_step_cold_r16", "tibcpt", steps=2, log=1, compile=True, eval_at_start=True, stop=1,
+      cache="fresh"),
+    R("tibcpt_first_step_cold_cprofile_r16", "tibcpt", steps=1, log=1, compile=True, eval_at_start=True,
+      cache="fresh", cprofile=True),
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
@@ -250,7 +276,22 @@ def tibcpt_cmd(run: dict, model: Path, shards: str, out: Path, cache: Path) -> l
         launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                   str(REPO / "configs/accelerate/ddp.yaml"), "--num_processes", str(run["procs"])]  # fmt: skip
         return launch + ["-m", "tibcpt.training.train"] + args
+    if run.get("cprofile"):  # where the cold start's seconds go (written when the run ends)
+        return [sys.executable, "-m", "cProfile", "-o", str(out / "run.cprofile"), "-m", "tibcpt.training.train"] + args
     return [sys.executable, "-m", "tibcpt.training.train"] + args
+
+
+def cprofile_top(path: Path, n: int = 60) -> list[list]:
+    """The `n` functions (not the import machinery's frames) with the most cumulative seconds in a
+    cProfile dump: [seconds, function]."""
+    import pstats
+
+    stats = pstats.Stats(str(path)).stats
+    rows = sorted(
+        ((v[3], f"{k[0]}:{k[1]}({k[2]})") for k, v in stats.items() if not k[0].startswith(("<", "~"))),
+        reverse=True,
+    )[:n]
+    return [[round(t, 2), f] for t, f in rows]
 
 
 ALL_KERNELS_LAUNCHER = """import runpy, sys
@@ -394,6 +435,8 @@ def main() -> None:
         try:
             if run["fw"] == "tibcpt":
                 res.update(tibcpt_result(run, out), first_step_s=round(first, 1) if first else None)
+                if (out / "run.cprofile").is_file():
+                    res["cprofile_cumulative_s"] = cprofile_top(out / "run.cprofile")
             else:
                 res.update(json.loads((out / "r.json").read_text()))
                 if (out / "kernels.txt").is_file():
@@ -535,6 +578,26 @@ def summarize(results: dict) -> dict:
         "round 13, ddp 2 GPUs / 1 GPU, two pairs": [
             ratio(f"tibcpt_compiled_ddp2_r13{s}", f"tibcpt_compiled_1gpu_r13{s}") for s in ("", "_b")
         ],
+        "round 14, ddp 2 GPUs / 1 GPU, three triples: default then, gradient bucket views": {
+            v: [ratio(f"tibcpt_compiled_{p}_r14{s}", f"tibcpt_compiled_1gpu_r14{s}") for s in ("", "_b", "_c")]
+            for v, p in (("default then (no bucket views)", "ddp2"), ("bucket views", "ddp2_bucketview"))
+        },
+        "round 14, a DDP rank with bucket views: kernels in 5 profiled steps, host CPU ms per step (rank 0, rank 1)": [
+            r.get("tibcpt_compiled_ddp2_bucketview_prof_r14", {}).get(pk, {}).get(k)
+            for pk in ("profile", "profile_rank1")
+            for k in ("kernels", "host_cpu_ms_per_step")
+        ],
+        "round 15, ddp 2 GPUs / 1 GPU: default (bucket views) three pairs, bucket views off two": {
+            "default": [
+                ratio(f"tibcpt_compiled_ddp2_r15{s}", f"tibcpt_compiled_1gpu_r15{s}") for s in ("", "_b", "_c")
+            ],
+            "bucket views off": [
+                ratio(f"tibcpt_compiled_ddp2_nobucketview_r15{s}", f"tibcpt_compiled_1gpu_r15{s}") for s in ("", "_b")
+            ],
+        },
+        "round 16, cold start s (fresh compile cache, evaluation at start; target <= 30)": r.get(
+            "tibcpt_first_step_cold_r16", {}
+        ).get("first_step_s"),
         "round 12, ddp 2 GPUs / 1 GPU, CUDA graphs + gc 20 + bucket view + static graph": ratio(
             "tibcpt_compiled_ddp2_cg_all", "tibcpt_compiled_1gpu_cg_all"
         ),

@@ -224,17 +224,22 @@ class TrainConfig:
     The DDP options below were measured on 2 H200s against the 1-GPU run of the same call
     (bench/results/train_speed.json, rounds 5-6); the default gave 1.716-1.817x, bf16 1.757x, and
     the all-reduce kernels take 2.9 ms of a 113 ms step: the link is not the bottleneck."""
-    ddp_gradient_as_bucket_view: bool = False
+    ddp_gradient_as_bucket_view: bool = True
     """DDP only: gradients live in the all-reduce buckets (torch DDP's gradient_as_bucket_view), which
-    saves one copy into and one out of the buckets per parameter and step (measured 1.788x, then
-    1.628x in the next call: no gain beyond the spread)."""
+    saves the copy of each gradient back out of its bucket after the all-reduce. On the SmolLM2
+    shape (2 H200s, bench/results/train_speed.json rounds 14-15) that is 272 of the 595 kernels per
+    step DDP adds, and 114 ms of host CPU per step on a rank against 140 ms without; the step is
+    host-bound, yet tokens/s gain only within the spread: 2 GPUs / 1 GPU 1.809-1.968x (mean 1.886,
+    six pairs) with, 1.816-1.916x (mean 1.868, five pairs) without; losses equal. On by default for
+    the host work it saves."""
     ddp_static_graph: bool = False
     """DDP only: torch DDP's static_graph (the set of parameters that get gradients never changes,
     true for full and freeze fine-tuning, not for train_embeddings_only_steps; measured 1.767x)."""
     ddp_bucket_cap_mb: int = 25
     """DDP only: the size of the gradient buckets that are all-reduced as backward fills them
-    (torch's default). Larger buckets mean fewer all-reduce launches per step on a host-bound step
-    and less overlap with backward; bench/gpu_round13.sh measures 100 and 200 against it."""
+    (torch's default). Fewer, larger buckets mean fewer all-reduce launches but less overlap with
+    backward; measured 100 MB 1.910x and 200 MB 1.857x against 25 MB's 1.858x and 1.895x in the
+    same call (round 13): no gain beyond the spread, so torch's default stays."""
     ddp_broadcast_buffers: bool = True
     """DDP only: torch DDP's broadcast_buffers (rank 0's buffers sent to all ranks before every
     forward; a Llama's only buffers are its constant rotary frequencies; off measured 1.679x)."""

@@ -34,11 +34,12 @@ def free_port() -> int:
     "ddp_options",
     [
         [],
-        # 1 MB buckets: the tiny model's gradients are reduced in several buckets, not one
-        ["ddp_gradient_as_bucket_view=true", "ddp_static_graph=true", "gc_interval_steps=2", "ddp_bucket_cap_mb=1"]
+        # 1 MB buckets: the tiny model's gradients are reduced in several buckets, not one; bucket
+        # views off (the default since round 14 is on)
+        ["ddp_gradient_as_bucket_view=false", "ddp_static_graph=true", "gc_interval_steps=2", "ddp_bucket_cap_mb=1"]
         + ["profile_steps=1", "profile_start_step=2"],
     ],
-    ids=["defaults", "bucket-view-static-gc-small-buckets"],
+    ids=["defaults", "no-bucket-view-static-gc-small-buckets"],
 )
 def test_two_processes_train_like_one_with_the_same_global_batch(assets, tmp_path, ddp_options):
     from tibcpt.training.train import train
@@ -94,15 +95,21 @@ def test_ddp_settings_reach_torch_ddp_as_accelerate_passes_them(tmp_path):
     from tibcpt.training.config import load_train_config
     from tibcpt.training.parallelize import ddp_kwargs
 
-    opts = ["ddp_bucket_cap_mb=3", "ddp_gradient_as_bucket_view=true", "ddp_static_graph=true"]
-    cfg = load_train_config(TINY, opts)
+    opts = ["ddp_bucket_cap_mb=3", "ddp_gradient_as_bucket_view=false", "ddp_static_graph=true"]
     dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
     try:
+        cfg = load_train_config(TINY, opts)
         model = torch.nn.parallel.DistributedDataParallel(
             torch.nn.Linear(4, 4), **ddp_kwargs(cfg, False)[0].to_kwargs()
         )
         assert model.bucket_bytes_cap == 3 * 1024 * 1024
-        assert model.gradient_as_bucket_view and model.static_graph
+        assert model.static_graph and not model.gradient_as_bucket_view
+        # the defaults: bucket views on (bench round 14), torch's 25 MB buckets, no static graph
+        model = torch.nn.parallel.DistributedDataParallel(
+            torch.nn.Linear(4, 4), **ddp_kwargs(load_train_config(TINY, []), False)[0].to_kwargs()
+        )
+        assert model.gradient_as_bucket_view and not model.static_graph
+        assert model.bucket_bytes_cap == 25 * 1024 * 1024
     finally:
         dist.destroy_process_group()
     with pytest.raises(ConfigError, match="ddp_bucket_cap_mb: must be >= 1, got 0"):
