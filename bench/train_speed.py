@@ -220,6 +220,16 @@ RUNS = [
       cache="fresh"),
     R("tibcpt_first_step_cold_cprofile_r16", "tibcpt", steps=1, log=1, compile=True, eval_at_start=True,
       cache="fresh", cprofile=True),
+    # Round 17 (bench/gpu_round17.sh): round 14's profile has each DDP rank's matmuls 10 % slower
+    # beside the overlapping all-reduces. Two ways to shorten that overlap: bf16 all-reduce (half the
+    # bytes) and NCCL on high-priority streams (TORCH_NCCL_HIGH_PRIORITY), against two 1-GPU runs.
+    R("tibcpt_compiled_1gpu_r17", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    R("tibcpt_compiled_ddp2_r17", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50),
+    R("tibcpt_compiled_ddp2_bf16reduce_r17", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      extra=["ddp_reduce_dtype=bf16"]),
+    R("tibcpt_compiled_ddp2_ncclhigh_r17", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
+      env={"TORCH_NCCL_HIGH_PRIORITY": "1"}),
+    R("tibcpt_compiled_1gpu_r17_b", "tibcpt", steps=60, end=50, compile=True, stop=50),
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
@@ -598,6 +608,10 @@ def summarize(results: dict) -> dict:
         "round 16, cold start s (fresh compile cache, evaluation at start; target <= 30)": r.get(
             "tibcpt_first_step_cold_r16", {}
         ).get("first_step_s"),
+        "round 17, ddp 2 GPUs / 1 GPU (against each 1-GPU run): default, bf16 all-reduce, NCCL high priority": {
+            name: [ratio(f"tibcpt_compiled_ddp2{v}_r17", f"tibcpt_compiled_1gpu_r17{s}") for s in ("", "_b")]
+            for name, v in (("default", ""), ("bf16 all-reduce", "_bf16reduce"), ("NCCL high priority", "_ncclhigh"))
+        },
         "round 12, ddp 2 GPUs / 1 GPU, CUDA graphs + gc 20 + bucket view + static graph": ratio(
             "tibcpt_compiled_ddp2_cg_all", "tibcpt_compiled_1gpu_cg_all"
         ),
