@@ -230,8 +230,8 @@ class TrainConfig:
     shape (2 H200s, bench/results/train_speed.json rounds 14-15) that is 272 of the 595 kernels per
     step DDP adds, and 114 ms of host CPU per step on a rank against 140 ms without; the step is
     host-bound, yet tokens/s gain only within the spread: 2 GPUs / 1 GPU 1.809-1.968x (mean 1.886,
-    six pairs) with, 1.816-1.916x (mean 1.868, five pairs) without; losses equal. On by default for
-    the host work it saves."""
+    six pairs; round 17: 1.721 and 1.758) with, 1.816-1.916x (mean 1.868, five pairs) without;
+    losses equal. On by default for the host work it saves."""
     ddp_static_graph: bool = False
     """DDP only: torch DDP's static_graph (the set of parameters that get gradients never changes,
     true for full and freeze fine-tuning, not for train_embeddings_only_steps; measured 1.767x)."""

@@ -399,9 +399,21 @@ def train_loop_step(run: Run, profiler: StepProfiler) -> None:
     if run.step % cfg.logging_steps == 0 or run.step == run.max_steps:
         log_progress(run, stats)
     if cfg.eval_steps and run.step % cfg.eval_steps == 0 and run.step < run.max_steps:
-        evaluate_sets(run)
+        off_clock(run, evaluate_sets)
     if cfg.save_steps and run.step % cfg.save_steps == 0:
-        save_checkpoint(run)
+        off_clock(run, save_checkpoint)
+
+
+def off_clock(run: Run, work: Any) -> None:
+    """`work(run)` (an evaluation, a checkpoint) with its wall time left out of the log interval's
+    clock: tokens/s, MFU and the data share are about training (before, the interval after an
+    evaluation counted it). Training work still queued on the GPU is waited for first: it belongs
+    to the interval."""
+    if run.accelerator.device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    work(run)
+    run.t_interval += time.perf_counter() - t0
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:

@@ -66,3 +66,39 @@ def test_tokens_per_s_waits_for_the_queued_device_work(monkeypatch):
     assert [round(r["tokens_per_s"]) for r in records] == [2 * tokens] * 3
     assert [r["loss"] for r in records] == [2.0] * 3
     assert run.t_interval == q.now and run.steps_in_interval == 0
+
+
+def test_evaluation_and_checkpoints_stay_out_of_the_training_clock(monkeypatch):
+    """An evaluation right after a log step (eval_steps a multiple of logging_steps, as in the
+    configs) and a checkpoint inside an interval: neither lowers the logged tokens/s."""
+    q = DeviceQueue()
+    monkeypatch.setattr(train_mod.time, "perf_counter", q.perf_counter)
+    records: list[dict] = []
+    run = fake_run(q, records)
+    run.cfg = SimpleNamespace(
+        per_device_train_batch_size=4, gradient_accumulation_steps=1, logging_steps=2, eval_steps=2, save_steps=3
+    )
+    done: list[str] = []
+
+    def step(r):
+        q.launch(host_s=0.1, device_s=0.5)
+        r.loss_acc += 2.0
+        r.step += 1
+        r.steps_in_interval += 1
+        return {"grad_norm": torch.tensor(1.0), "embeddings_only": False}
+
+    def slow(name: str, seconds: float):
+        def work(r):
+            q.now += seconds
+            done.append(f"{name}@{r.step}")
+
+        return work
+
+    monkeypatch.setattr(train_mod, "train_step", step)
+    monkeypatch.setattr(train_mod, "evaluate_sets", slow("eval", 30.0))
+    monkeypatch.setattr(train_mod, "save_checkpoint", slow("save", 60.0))
+    for _ in range(6):
+        train_mod.train_loop_step(run, SimpleNamespace(step_done=lambda s: None))
+    assert done == ["eval@2", "save@3", "eval@4", "eval@6", "save@6"]
+    # 2 steps of 0.5 s device time per interval, whatever ran between them
+    assert [round(r["tokens_per_s"]) for r in records] == [2 * 4 * 256] * 3
