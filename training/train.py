@@ -10,8 +10,8 @@ Reads top to bottom like nanoGPT's train.py; `train()` is the whole story in a d
     final = evaluate_sets(run)
     save_final(run, final)                # HF model folder, eval.json, loss.png, report.html
 
-`prepare_model` is the one place where the loaded model is transformed (vocabulary, finetuning
-type, optimizer over what trains, accelerate's wrappers, compile). The same file runs under
+`prepare_model` (prepare.py) is the one place where the loaded model is transformed (vocabulary,
+finetuning type, optimizer over what trains, accelerate's wrappers, compile). The same file runs under
 `accelerate launch -m tibcpt.training.train --config ...` for DDP / FSDP on several GPUs.
 """
 
@@ -48,68 +48,20 @@ from tibcpt.training.metrics import (
     write_run_outputs,
 )
 from tibcpt.training.model import (
-    apply_finetuning,
     check_model_source,
     check_tokenizer_extends,
-    embedding_parameter_names,
     load_base_tokenizer,
     load_model,
-    resize_embeddings,
 )
-from tibcpt.training.optim import build_optimizer, check_precision, total_steps
-from tibcpt.training.parallelize import attention_context, check_launch, ddp_kwargs, scheduled_gc, speed_up, to_device
+from tibcpt.training.optim import check_precision, total_steps
+from tibcpt.training.parallelize import attention_context, check_launch, ddp_kwargs, scheduled_gc, to_device
+from tibcpt.training.prepare import prepare_model
 from tibcpt.training.profile import StepProfiler
 
 from tibcpt.config import ConfigError, config_hash, to_dict
 from tibcpt.io import write_json_atomic
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PreparedModel:
-    """What `prepare_model` hands to the loop."""
-
-    model: torch.nn.Module
-    """The model to call: possibly a PeftModel, wrapped by accelerate (DDP/FSDP) and compiled."""
-    optimizer: torch.optim.Optimizer
-    resized: bool
-    """The vocabulary was extended (new embedding rows)."""
-    non_embedding_params: list[torch.nn.Parameter]
-    """Trainable parameters outside embed_tokens/lm_head (silenced during embeddings-only steps)."""
-
-
-def prepare_model(
-    model, cfg: TrainConfig, accelerator, vocab_size: int, base_tokenizer=None, tokenizer=None
-) -> PreparedModel:
-    """Every transformation of the loaded model, in order (the one place to add another).
-
-    1. grow the vocabulary to the shard tokenizer's (`model.new_token_init`: each new row the mean
-       of its base-tokenizer pieces' rows, or of all rows);
-    2. choose what trains (`model.finetuning_type`: full / freeze / LoRA adapters);
-    3. the optimizer over the trainable parameters (before any wrapper, as FSDP needs);
-    4. fused kernels and regional `torch.compile` (parallelize.py; `model.kernels`, `model.compile`);
-    5. accelerate's wrappers (DDP / FSDP / mixed precision) for model and optimizer together.
-    """
-    cuda = accelerator.device.type == "cuda"
-    resized = resize_embeddings(model, vocab_size, cfg.model.new_token_init, base_tokenizer, tokenizer)
-    model = apply_finetuning(model, cfg.model, resized)
-    emb_names = set(embedding_parameter_names(model))
-    non_emb = [p for n, p in model.named_parameters() if p.requires_grad and n not in emb_names]
-    if cfg.model.train_embeddings_only_steps and not any(model.get_parameter(n).requires_grad for n in emb_names):
-        raise ConfigError("model.train_embeddings_only_steps: the embeddings are frozen in this finetuning_type")
-    optimizer = build_optimizer(model, cfg, cuda)
-    speed_up(
-        model,
-        cfg.model.kernels,
-        cfg.model.compile,
-        cfg.model.compile_cache_dir,
-        fp16=cfg.mixed_precision == "fp16",
-        compiled_loss=cfg.model.compiled_loss,
-        cuda_graphs=cfg.model.cuda_graphs,
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
-    return PreparedModel(model, optimizer, resized, non_emb)
 
 
 @dataclass
