@@ -372,7 +372,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run one training job; returns {"eval": final eval, "steps", "output_dir"}."""
     run = setup(cfg)
     if cfg.eval_at_start and run.step == 0:
-        evaluate_sets(run)
+        off_clock(run, evaluate_sets)
     run.model.train()
     rank = run.accelerator.process_index
     profiler = StepProfiler(run.out, run.step + cfg.profile_start_step, cfg.profile_steps, rank)
