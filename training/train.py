@@ -25,7 +25,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -356,7 +356,7 @@ def train_loop_step(run: Run, profiler: StepProfiler) -> None:
         off_clock(run, save_checkpoint)
 
 
-def off_clock(run: Run, work: Any) -> None:
+def off_clock(run: Run, work: Callable[[Run], Any]) -> None:
     """`work(run)` (an evaluation, a checkpoint) with its wall time left out of the log interval's
     clock: tokens/s, MFU and the data share are about training (before, the interval after an
     evaluation counted it). Training work still queued on the GPU is waited for first: it belongs
