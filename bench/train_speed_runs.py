@@ -206,6 +206,16 @@ RUNS = [
     R("tibcpt_compiled_ddp2_ncclhigh_r17", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
       env={"TORCH_NCCL_HIGH_PRIORITY": "1"}),
     R("tibcpt_compiled_1gpu_r17_b", "tibcpt", steps=60, end=50, compile=True, stop=50),
+    # Round 18 (bench/gpu_round18.sh): the overlap itself costs more than it hides. NVLink moves the
+    # 540 MB of fp32 gradients in about 1.5 ms, while round 14's profile has each rank's matmuls
+    # 5 ms per step slower beside the overlapping all-reduces. One 1 GB bucket defers the
+    # all-reduce to the end of the backward pass (torch DDP keeps its small first bucket). Against
+    # the default and NCCL high-priority streams (round 17: +7.6 %, one run), three interleaved rounds.
+    *[R(f"tibcpt_compiled_{p}_r18{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
+        **({"procs": 2} if p != "1gpu" else {}),
+        extra=["ddp_bucket_cap_mb=1024"] if "bucket1024" in p else [],
+        env={"TORCH_NCCL_HIGH_PRIORITY": "1"} if "ncclhigh" in p else {})
+      for s in ("", "_b", "_c") for p in ("1gpu", "ddp2", "ddp2_bucket1024", "ddp2_ncclhigh")],
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
