@@ -228,9 +228,12 @@ def main() -> None:
         if run["fw"] == "tibcpt":
             cmd = tibcpt_cmd(run, model, a.shards, out, cache)
             run_env = {**env, **run.get("env", {})}
-            if run.get("pin"):  # bench/pin/sitecustomize.py binds each rank to its block of cores
+            # bench/pin/sitecustomize.py binds each rank to its block of cores (`pin`) and can put a
+            # no-op communication hook on torch DDP (`ddp_hook="noop"`: headroom without all-reduces)
+            if run.get("pin") or run.get("ddp_hook"):
                 path = [str(REPO / "bench" / "pin"), env.get("PYTHONPATH", "")]
-                run_env.update(TIBCPT_BENCH_PIN=str(run["pin"]), PYTHONPATH=os.pathsep.join(p for p in path if p))
+                run_env.update(PYTHONPATH=os.pathsep.join(p for p in path if p))
+                run_env.update(TIBCPT_BENCH_PIN=str(run.get("pin", 0)), TIBCPT_BENCH_DDP_HOOK=run.get("ddp_hook", ""))
             rc, first, wall = launch(cmd, run_env, log_path, out, run.get("stop"), a.timeout)
         else:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t_start)

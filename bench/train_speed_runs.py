@@ -216,6 +216,15 @@ RUNS = [
         extra=["ddp_bucket_cap_mb=1024"] if "bucket1024" in p else [],
         env={"TORCH_NCCL_HIGH_PRIORITY": "1"} if "ncclhigh" in p else {})
       for s in ("", "_b", "_c") for p in ("1gpu", "ddp2", "ddp2_bucket1024", "ddp2_ncclhigh")],
+    # Round 19 (bench/gpu_round19.sh): round 18 had the default, one 1 GB bucket (no overlap) and NCCL
+    # high priority all at 1.87x, so neither the overlap nor the all-reduce's length sets the cost.
+    # Headroom: DDP with torch's no-op communication hook (reducer and buckets, no all-reduce), and two
+    # independent 1-GPU processes at once, one per GPU (what sharing the host costs without DDP).
+    *[R(f"tibcpt_compiled_{p}_r19{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
+        **({"procs": 2} if p != "1gpu" else {}), **({"ddp_hook": "noop"} if "noop" in p else {}))
+      for s in ("", "_b") for p in ("1gpu", "ddp2", "ddp2_noop")],
+    *[R(f"tibcpt_compiled_1gpu_conc{g}_r19{s}", "tibcpt", steps=60, end=50, compile=True, stop=50)
+      for s in ("", "_b") for g in (0, 1)],
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,

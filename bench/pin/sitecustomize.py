@@ -39,4 +39,25 @@ def pin():
     print(f"bench pin: local rank {rank} of {n} blocks -> cpus {cpus} ({len(cores)} cores seen)", file=sys.stderr)
 
 
+def ddp_hook():
+    """TIBCPT_BENCH_DDP_HOOK=noop: every torch DDP model gets torch's own no-op communication hook
+    (debugging_hooks.noop_hook, meant for "headroom analysis of allreduce optimization"): the
+    reducer, its hooks and buckets run as usual, the all-reduce does not. Gradients stay per rank,
+    so only the speed of such a run means anything."""
+    if os.environ.get("TIBCPT_BENCH_DDP_HOOK") != "noop":
+        return
+    from torch.distributed.algorithms.ddp_comm_hooks.debugging_hooks import noop_hook
+    from torch.nn.parallel import DistributedDataParallel
+
+    init = DistributedDataParallel.__init__
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.register_comm_hook(None, noop_hook)
+        print("bench ddp hook: noop (no all-reduce)", file=sys.stderr)
+
+    DistributedDataParallel.__init__ = patched
+
+
 pin()
+ddp_hook()
