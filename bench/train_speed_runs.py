@@ -225,6 +225,14 @@ RUNS = [
       for s in ("", "_b") for p in ("1gpu", "ddp2", "ddp2_noop")],
     *[R(f"tibcpt_compiled_1gpu_conc{g}_r19{s}", "tibcpt", steps=60, end=50, compile=True, stop=50)
       for s in ("", "_b") for g in (0, 1)],
+    # Round 20 (bench/gpu_round20.sh): round 19's headroom. Two independent 1-GPU processes at once
+    # reach 2.01x and 1.99x, DDP with the no-op hook 1.99x and 1.89x, DDP 1.79x and 1.87x; within a
+    # DDP run the 5-step intervals swing by 10 % (a stall on either rank stalls both). Python's
+    # garbage collection on a step schedule (gc_interval_steps, torchtitan's gc_freq; round 6 measured
+    # it with the old clock only) on 1 and 2 GPUs, three interleaved rounds.
+    *[R(f"tibcpt_compiled_{p}_r20{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
+        **({"procs": 2} if p.startswith("ddp2") else {}), extra=["gc_interval_steps=20"] if "gc20" in p else [])
+      for s in ("", "_b", "_c") for p in ("1gpu", "1gpu_gc20", "ddp2", "ddp2_gc20")],
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
