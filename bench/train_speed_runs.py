@@ -233,6 +233,16 @@ RUNS = [
     *[R(f"tibcpt_compiled_{p}_r20{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
         **({"procs": 2} if p.startswith("ddp2") else {}), extra=["gc_interval_steps=20"] if "gc20" in p else [])
       for s in ("", "_b", "_c") for p in ("1gpu", "1gpu_gc20", "ddp2", "ddp2_gc20")],
+    # Round 21 (bench/gpu_round21.sh): round 20 had the GC schedule slower on 2 GPUs (1.81x against
+    # 1.88x). DDP broadcasts the model's buffers (the rotary inv_freq, the same on every rank) at each
+    # forward: one more point where the ranks wait for each other. Without it, two rounds.
+    *[R(f"tibcpt_compiled_{p}_r21{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
+        **({"procs": 2} if p.startswith("ddp2") else {}), extra=["ddp_broadcast_buffers=false"] if "nobcast" in p else [])
+      for s in ("", "_b") for p in ("1gpu", "ddp2", "ddp2_nobcast")],
+    # Round 22 (bench/gpu_round22.sh): every DDP pair so far measured 40 steps (about 4 s). One pair
+    # over 280 steps (about 30 s), the window closer to what a long run sees.
+    *[R(f"tibcpt_compiled_{p}_long_r22", "tibcpt", steps=310, log=10, warm=20, end=300, compile=True, stop=300,
+        **({"procs": 2} if p == "ddp2" else {})) for p in ("1gpu", "ddp2")],
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,

@@ -31,13 +31,18 @@ def summarize(results: dict) -> dict:
         # before it read the clock first; the HF callback always synchronised).
         "eager_vs_hf_eager (target >= 1.5)": ratio("tibcpt_eager", "hf_eager"),
         "compiled_vs_hf_compiled (target >= 1.3)": ratio("tibcpt_compiled_1gpu_r12", "hf_compiled"),
-        "ddp 2 GPUs / 1 GPU, default config with bucket views, rounds 14, 15, 17 (target >= 1.9)": [
+        "ddp 2 GPUs / 1 GPU, default config with bucket views, rounds 14, 15, 17-21 (target >= 1.9)": [
             *[
                 ratio(f"tibcpt_compiled_ddp2_bucketview_r14{s}", f"tibcpt_compiled_1gpu_r14{s}")
                 for s in ("", "_b", "_c")
             ],
             *[ratio(f"tibcpt_compiled_ddp2_r15{s}", f"tibcpt_compiled_1gpu_r15{s}") for s in ("", "_b", "_c")],
             *[ratio("tibcpt_compiled_ddp2_r17", f"tibcpt_compiled_1gpu_r17{s}") for s in ("", "_b")],
+            *[
+                ratio(f"tibcpt_compiled_ddp2_r{n}{s}", f"tibcpt_compiled_1gpu_r{n}{s}")
+                for n, sfx in ((18, ("", "_b", "_c")), (19, ("", "_b")), (20, ("", "_b", "_c")), (21, ("", "_b")))
+                for s in sfx
+            ],
         ],
         "ddp 2 GPUs / 1 GPU, default config before round 14 (round 12b)": ratio(
             "tibcpt_compiled_ddp2_r12", "tibcpt_compiled_1gpu_r12"
@@ -157,6 +162,43 @@ def summarize(results: dict) -> dict:
         "round 17, ddp 2 GPUs / 1 GPU (against each 1-GPU run): default, bf16 all-reduce, NCCL high priority": {
             name: [ratio(f"tibcpt_compiled_ddp2{v}_r17", f"tibcpt_compiled_1gpu_r17{s}") for s in ("", "_b")]
             for name, v in (("default", ""), ("bf16 all-reduce", "_bf16reduce"), ("NCCL high priority", "_ncclhigh"))
+        },
+        "round 18, ddp 2 GPUs / 1 GPU, three rounds: default, one 1 GB bucket (no overlap), NCCL high priority": {
+            name: [ratio(f"tibcpt_compiled_ddp2{v}_r18{s}", f"tibcpt_compiled_1gpu_r18{s}") for s in ("", "_b", "_c")]
+            for name, v in (("default", ""), ("1 GB bucket", "_bucket1024"), ("NCCL high priority", "_ncclhigh"))
+        },
+        "round 19, headroom, 2 GPUs / 1 GPU (two rounds): DDP, DDP with the no-op hook, two independent processes": {
+            "ddp": [ratio(f"tibcpt_compiled_ddp2_r19{s}", f"tibcpt_compiled_1gpu_r19{s}") for s in ("", "_b")],
+            "ddp, no-op communication hook": [
+                ratio(f"tibcpt_compiled_ddp2_noop_r19{s}", f"tibcpt_compiled_1gpu_r19{s}") for s in ("", "_b")
+            ],
+            "two independent 1-GPU processes at once (sum)": [
+                round(
+                    sum(r[f"tibcpt_compiled_1gpu_conc{g}_r19{s}"]["tokens_per_s"] for g in (0, 1))
+                    / r[f"tibcpt_compiled_1gpu_r19{s}"]["tokens_per_s"],
+                    3,
+                )
+                if all(f"tibcpt_compiled_1gpu_{k}_r19{s}" in r for k in ("conc0", "conc1"))
+                and f"tibcpt_compiled_1gpu_r19{s}" in r
+                else None
+                for s in ("", "_b")
+            ],
+        },
+        "round 20, three rounds: ddp 2/1 default, ddp 2/1 both with gc_interval_steps=20, 1 GPU gc 20 / default": {
+            "default": [
+                ratio(f"tibcpt_compiled_ddp2_r20{s}", f"tibcpt_compiled_1gpu_r20{s}") for s in ("", "_b", "_c")
+            ],
+            "gc 20": [
+                ratio(f"tibcpt_compiled_ddp2_gc20_r20{s}", f"tibcpt_compiled_1gpu_gc20_r20{s}")
+                for s in ("", "_b", "_c")
+            ],
+            "1 GPU gc 20 / default": [
+                ratio(f"tibcpt_compiled_1gpu_gc20_r20{s}", f"tibcpt_compiled_1gpu_r20{s}") for s in ("", "_b", "_c")
+            ],
+        },
+        "round 21, ddp 2 GPUs / 1 GPU, two rounds: default, no per-forward buffer broadcast": {
+            name: [ratio(f"tibcpt_compiled_ddp2{v}_r21{s}", f"tibcpt_compiled_1gpu_r21{s}") for s in ("", "_b")]
+            for name, v in (("default", ""), ("ddp_broadcast_buffers=false", "_nobcast"))
         },
         "round 12, ddp 2 GPUs / 1 GPU, CUDA graphs + gc 20 + bucket view + static graph": ratio(
             "tibcpt_compiled_ddp2_cg_all", "tibcpt_compiled_1gpu_cg_all"
