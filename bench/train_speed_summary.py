@@ -200,6 +200,9 @@ def summarize(results: dict) -> dict:
             name: [ratio(f"tibcpt_compiled_ddp2{v}_r21{s}", f"tibcpt_compiled_1gpu_r21{s}") for s in ("", "_b")]
             for name, v in (("default", ""), ("ddp_broadcast_buffers=false", "_nobcast"))
         },
+        "round 22, ddp 2 GPUs / 1 GPU over 280 measured steps (one pair)": ratio(
+            "tibcpt_compiled_ddp2_long_r22", "tibcpt_compiled_1gpu_long_r22"
+        ),
         "round 12, ddp 2 GPUs / 1 GPU, CUDA graphs + gc 20 + bucket view + static graph": ratio(
             "tibcpt_compiled_ddp2_cg_all", "tibcpt_compiled_1gpu_cg_all"
         ),
