@@ -239,14 +239,19 @@ class TrainConfig:
     """DDP only: the size of the gradient buckets that are all-reduced as backward fills them
     (torch's default). Fewer, larger buckets mean fewer all-reduce launches but less overlap with
     backward; measured 100 MB 1.910x and 200 MB 1.857x against 25 MB's 1.858x and 1.895x in the
-    same call (round 13): no gain beyond the spread, so torch's default stays."""
+    same call (round 13), and 1024 MB (one bucket: the all-reduce after backward, no overlap)
+    1.876/1.848/1.886x against 1.899/1.853/1.880x (round 18): no gain beyond the spread, so
+    torch's default stays."""
     ddp_broadcast_buffers: bool = True
     """DDP only: torch DDP's broadcast_buffers (rank 0's buffers sent to all ranks before every
-    forward; a Llama's only buffers are its constant rotary frequencies; off measured 1.679x)."""
+    forward; a Llama's only buffers are its constant rotary frequencies; off measured 1.679x with
+    the old clock, 1.838/1.838x against 1.906/1.807x in round 21: no gain, so torch's default stays)."""
     gc_interval_steps: int = 0
     """Python's automatic garbage collection is off during the training loop and a young-generation
     collection runs every N steps (torchtitan's gc_freq: under DDP a collection on one rank stalls
-    every rank at the next all-reduce; measured 1.776x at 20). 0 = Python's own automatic collection."""
+    every rank at the next all-reduce). Measured at 20 on 2 H200s (round 20, three rounds, 1 and 2
+    GPUs both with it): 1.794/1.775/1.848x against the default's 1.859/1.879/1.899x, 1 GPU unchanged;
+    slower, so 0 = Python's own automatic collection stays the default."""
 
     def __post_init__(self) -> None:
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
