@@ -22,6 +22,11 @@ def summarize(results: dict) -> dict:
         ok = a in r and b in r and r[a].get("tokens_per_s") and r[b].get("tokens_per_s")
         return round(r[a]["tokens_per_s"] / r[b]["tokens_per_s"], 3) if ok else None
 
+    def summed_ratio(parts: list[str], b: str):
+        """The runs' summed tokens/s (made at the same time, one per GPU) over run b's."""
+        toks = [r.get(n, {}).get("tokens_per_s") for n in (*parts, b)]
+        return round(sum(toks[:-1]) / toks[-1], 3) if all(toks) else None
+
     def loss(name: str) -> dict:
         return r.get(name, {}).get("losses", {})
 
@@ -173,14 +178,7 @@ def summarize(results: dict) -> dict:
                 ratio(f"tibcpt_compiled_ddp2_noop_r19{s}", f"tibcpt_compiled_1gpu_r19{s}") for s in ("", "_b")
             ],
             "two independent 1-GPU processes at once (sum)": [
-                round(
-                    sum(r[f"tibcpt_compiled_1gpu_conc{g}_r19{s}"]["tokens_per_s"] for g in (0, 1))
-                    / r[f"tibcpt_compiled_1gpu_r19{s}"]["tokens_per_s"],
-                    3,
-                )
-                if all(f"tibcpt_compiled_1gpu_{k}_r19{s}" in r for k in ("conc0", "conc1"))
-                and f"tibcpt_compiled_1gpu_r19{s}" in r
-                else None
+                summed_ratio([f"tibcpt_compiled_1gpu_conc{g}_r19{s}" for g in (0, 1)], f"tibcpt_compiled_1gpu_r19{s}")
                 for s in ("", "_b")
             ],
         },
