@@ -31,6 +31,7 @@ from tibcpt.config import ConfigError
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus"
 CRAWL_DELAY = 0.2  # the fixture's robots.txt Crawl-delay
+SERVER_JITTER = 0.06  # slack for the server-side arrival clock (see test_full_crawl)
 
 
 @pytest.fixture
@@ -174,12 +175,15 @@ def test_full_crawl(site, tmp_path):
     assert summary["reasons"] == {"robots_disallowed": 1, "timeout": 1}
     assert summary["errors"]["redirect_offhost"] == 1 and summary["errors"]["link_offhost"] >= 1
 
-    # Politeness: robots.txt Crawl-delay between request starts (server clock), Retry-After honoured.
+    # Politeness: robots.txt Crawl-delay between request starts, Retry-After honoured. The server
+    # logs a request when its handler thread runs, which on a loaded 2-core CI machine can lag the
+    # client's send by tens of ms (CI once saw a 0.170 s gap for a 0.2 s delay), so a single gap
+    # gets SERVER_JITTER of slack; a crawler pacing at half the delay (0.1 s gaps) still fails.
     times = site.times()
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= CRAWL_DELAY - 0.02, min(gaps)
+    assert min(gaps) >= CRAWL_DELAY - SERVER_JITTER, gaps
     busy = [t for t, s, p in site.log if p == "/busy.html"]
-    assert busy[1] - busy[0] >= 1.0 - 0.02
+    assert busy[1] - busy[0] >= 1.0 - SERVER_JITTER
 
     # WARC round trip: every HTTP response the server sent is one response record with its request.
     recs = warc_records(folder)
