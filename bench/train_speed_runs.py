@@ -36,6 +36,13 @@ def R(name, fw, shape="smollm2-135m", steps=50, log=5, **kw):
     return {"name": name, "fw": fw, "shape": shape, "steps": steps, "log": log, **kw}
 
 
+def C(name, **kw):
+    """A tibcpt compiled run measured over steps 11-50 that ends after step 50, the shape of every
+    1-GPU / DDP pair since round 11; two processes when its name says `_ddp2`."""
+    run = {"steps": 60, "end": 50, "compile": True, "stop": 50, **({"procs": 2} if "_ddp2" in name else {})}
+    return R(name, "tibcpt", **{**run, **kw})
+
+
 # tibcpt: kernels auto|none|all, compile. HF: compile, liger. `stop`: end the process once the
 # last needed record is logged (skips final eval/save; those are timed by the first-step runs).
 RUNS = [
@@ -135,14 +142,12 @@ RUNS = [
     # Round 11 (bench/gpu_round11.sh): batches without read stalls (training/data.py reads the next
     # row group in a thread; bench/data_speed.py), and CUDA graphs through the config option
     # (model.cuda_graphs, with the step marker), each pair twice for the call's spread and the loss.
-    *[R(f"tibcpt_compiled_{p}_{v}{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
-        **({"procs": 2} if p == "ddp2" else {}), extra=["model.cuda_graphs=true"] if v == "cgcfg" else [])
+    *[C(f"tibcpt_compiled_{p}_{v}{s}", extra=["model.cuda_graphs=true"] if v == "cgcfg" else [])
       for s in ("", "_b") for v in ("r11", "cgcfg") for p in ("1gpu", "ddp2")],
     # Round 11b: round 7's host CPU per matmul call was 31 us on one GPU, 39-40 us on each DDP rank.
     # Each process bound to its own half of the physical cores (bench/pin/sitecustomize.py), the
     # 1-GPU run to one half too; and both ranks profiled with it.
-    *[R(f"tibcpt_compiled_{p}_pin{s}", "tibcpt", steps=60, end=50, compile=True, stop=50, pin=2,
-        **({"procs": 2} if p == "ddp2" else {})) for s in ("", "_b") for p in ("1gpu", "ddp2")],
+    *[C(f"tibcpt_compiled_{p}_pin{s}", pin=2) for s in ("", "_b") for p in ("1gpu", "ddp2")],
     R("tibcpt_compiled_ddp2_pin_prof", "tibcpt", steps=60, end=50, compile=True, procs=2, pin=2, profile=(50, 5)),
     R("tibcpt_compiled_1gpu_r11_prof", "tibcpt", steps=60, end=50, compile=True, profile=(50, 5)),
     R("tibcpt_compiled_ddp2_r11_prof", "tibcpt", steps=60, end=50, compile=True, procs=2, profile=(50, 5)),
@@ -164,8 +169,7 @@ RUNS = [
     R("tibcpt_1b_compiled_r13", "tibcpt", shape="llama-3.2-1b", steps=12, log=4, warm=4, compile=True, stop=12),
     R("tibcpt_first_step_cold_r13", "tibcpt", steps=2, log=1, compile=True, eval_at_start=True, stop=1,
       cache="fresh"),
-    *[R(f"tibcpt_compiled_{p}_r13{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
-        **({"procs": 2} if p == "ddp2" else {})) for s in ("", "_b") for p in ("1gpu", "ddp2")],
+    *[C(f"tibcpt_compiled_{p}_r13{s}") for s in ("", "_b") for p in ("1gpu", "ddp2")],
     # fewer, larger gradient buckets: fewer all-reduce launches on a host-bound step (round 11b: a DDP
     # rank launches 3,071 kernels per step against 2,476 on one GPU)
     *[R(f"tibcpt_compiled_ddp2_bucket{mb}_r13", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,
@@ -177,17 +181,13 @@ RUNS = [
     # Three interleaved triples with the corrected clock, and the bucket-view rank profiled. (Bucket
     # views were off by default until this round: re-running an earlier DDP run as it was measured
     # needs ddp_gradient_as_bucket_view=false.)
-    *[R(f"tibcpt_compiled_{p}_r14{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
-        **({"procs": 2} if p != "1gpu" else {}),
-        extra=["ddp_gradient_as_bucket_view=true"] if p == "ddp2_bucketview" else [])
+    *[C(f"tibcpt_compiled_{p}_r14{s}", extra=["ddp_gradient_as_bucket_view=true"] if p == "ddp2_bucketview" else [])
       for s in ("", "_b", "_c") for p in ("1gpu", "ddp2", "ddp2_bucketview")],
     R("tibcpt_compiled_ddp2_bucketview_prof_r14", "tibcpt", steps=60, end=50, compile=True, procs=2,
       profile=(50, 5), extra=["ddp_gradient_as_bucket_view=true"]),
     # Round 15 (bench/gpu_round15.sh): bucket views are the default now; three more pairs with the
     # default config, and two runs with them off again.
-    *[R(f"tibcpt_compiled_{p}_r15{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
-        **({"procs": 2} if p != "1gpu" else {}),
-        extra=["ddp_gradient_as_bucket_view=false"] if p == "ddp2_nobucketview" else [])
+    *[C(f"tibcpt_compiled_{p}_r15{s}", extra=["ddp_gradient_as_bucket_view=false"] if p == "ddp2_nobucketview" else [])
       for s in ("", "_b", "_c") for p in ("1gpu", "ddp2", "ddp2_nobucketview") if p != "ddp2_nobucketview" or s != "_c"],
     # Round 16 (bench/gpu_round16.sh): round 13's cold start took 31.2 s (round 9: 29.3 s; target 30):
     # about 15 s before the model is loaded, 4 s before compilation is set up, 11 s in the first
@@ -211,38 +211,31 @@ RUNS = [
     # 5 ms per step slower beside the overlapping all-reduces. One 1 GB bucket defers the
     # all-reduce to the end of the backward pass (torch DDP keeps its small first bucket). Against
     # the default and NCCL high-priority streams (round 17: +7.6 %, one run), three interleaved rounds.
-    *[R(f"tibcpt_compiled_{p}_r18{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
-        **({"procs": 2} if p != "1gpu" else {}),
-        extra=["ddp_bucket_cap_mb=1024"] if "bucket1024" in p else [],
+    *[C(f"tibcpt_compiled_{p}_r18{s}", extra=["ddp_bucket_cap_mb=1024"] if "bucket1024" in p else [],
         env={"TORCH_NCCL_HIGH_PRIORITY": "1"} if "ncclhigh" in p else {})
       for s in ("", "_b", "_c") for p in ("1gpu", "ddp2", "ddp2_bucket1024", "ddp2_ncclhigh")],
     # Round 19 (bench/gpu_round19.sh): round 18 had the default, one 1 GB bucket (no overlap) and NCCL
     # high priority all at 1.87x, so neither the overlap nor the all-reduce's length sets the cost.
     # Headroom: DDP with torch's no-op communication hook (reducer and buckets, no all-reduce), and two
     # independent 1-GPU processes at once, one per GPU (what sharing the host costs without DDP).
-    *[R(f"tibcpt_compiled_{p}_r19{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
-        **({"procs": 2} if p != "1gpu" else {}), **({"ddp_hook": "noop"} if "noop" in p else {}))
+    *[C(f"tibcpt_compiled_{p}_r19{s}", **({"ddp_hook": "noop"} if "noop" in p else {}))
       for s in ("", "_b") for p in ("1gpu", "ddp2", "ddp2_noop")],
-    *[R(f"tibcpt_compiled_1gpu_conc{g}_r19{s}", "tibcpt", steps=60, end=50, compile=True, stop=50)
-      for s in ("", "_b") for g in (0, 1)],
+    *[C(f"tibcpt_compiled_1gpu_conc{g}_r19{s}") for s in ("", "_b") for g in (0, 1)],
     # Round 20 (bench/gpu_round20.sh): round 19's headroom. Two independent 1-GPU processes at once
     # reach 2.01x and 1.99x, DDP with the no-op hook 1.99x and 1.89x, DDP 1.79x and 1.87x; within a
     # DDP run the 5-step intervals swing by 10 % (a stall on either rank stalls both). Python's
     # garbage collection on a step schedule (gc_interval_steps, torchtitan's gc_freq; round 6 measured
     # it with the old clock only) on 1 and 2 GPUs, three interleaved rounds.
-    *[R(f"tibcpt_compiled_{p}_r20{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
-        **({"procs": 2} if p.startswith("ddp2") else {}), extra=["gc_interval_steps=20"] if "gc20" in p else [])
+    *[C(f"tibcpt_compiled_{p}_r20{s}", extra=["gc_interval_steps=20"] if "gc20" in p else [])
       for s in ("", "_b", "_c") for p in ("1gpu", "1gpu_gc20", "ddp2", "ddp2_gc20")],
     # Round 21 (bench/gpu_round21.sh): round 20 had the GC schedule slower on 2 GPUs (1.81x against
     # 1.88x). DDP broadcasts the model's buffers (the rotary inv_freq, the same on every rank) at each
     # forward: one more point where the ranks wait for each other. Without it, two rounds.
-    *[R(f"tibcpt_compiled_{p}_r21{s}", "tibcpt", steps=60, end=50, compile=True, stop=50,
-        **({"procs": 2} if p.startswith("ddp2") else {}), extra=["ddp_broadcast_buffers=false"] if "nobcast" in p else [])
+    *[C(f"tibcpt_compiled_{p}_r21{s}", extra=["ddp_broadcast_buffers=false"] if "nobcast" in p else [])
       for s in ("", "_b") for p in ("1gpu", "ddp2", "ddp2_nobcast")],
     # Round 22 (bench/gpu_round22.sh): every DDP pair so far measured 40 steps (about 4 s). One pair
     # over 280 steps (about 30 s), the window closer to what a long run sees.
-    *[R(f"tibcpt_compiled_{p}_long_r22", "tibcpt", steps=310, log=10, warm=20, end=300, compile=True, stop=300,
-        **({"procs": 2} if p == "ddp2" else {})) for p in ("1gpu", "ddp2")],
+    *[C(f"tibcpt_compiled_{p}_long_r22", steps=310, log=10, warm=20, end=300, stop=300) for p in ("1gpu", "ddp2")],
     R("tibcpt_compiled_1gpu_cg_all", "tibcpt", steps=60, end=50, compile=True, stop=50,
       extra=["model.cuda_graphs=true", "gc_interval_steps=20"]),
     R("tibcpt_compiled_ddp2_cg_all", "tibcpt", steps=60, end=50, compile=True, procs=2, stop=50,

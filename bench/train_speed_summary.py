@@ -27,6 +27,10 @@ def summarize(results: dict) -> dict:
         toks = [r.get(n, {}).get("tokens_per_s") for n in (*parts, b)]
         return round(sum(toks[:-1]) / toks[-1], 3) if all(toks) else None
 
+    def pairs(ddp: str, one: str, suffixes=("", "_b")) -> list:
+        """tibcpt_compiled_ddp2{ddp}{s} over tibcpt_compiled_1gpu{one}{s}: a round's pairs run side by side."""
+        return [ratio(f"tibcpt_compiled_ddp2{ddp}{s}", f"tibcpt_compiled_1gpu{one}{s}") for s in suffixes]
+
     def loss(name: str) -> dict:
         return r.get(name, {}).get("losses", {})
 
@@ -43,11 +47,10 @@ def summarize(results: dict) -> dict:
             ],
             *[ratio(f"tibcpt_compiled_ddp2_r15{s}", f"tibcpt_compiled_1gpu_r15{s}") for s in ("", "_b", "_c")],
             *[ratio("tibcpt_compiled_ddp2_r17", f"tibcpt_compiled_1gpu_r17{s}") for s in ("", "_b")],
-            *[
-                ratio(f"tibcpt_compiled_ddp2_r{n}{s}", f"tibcpt_compiled_1gpu_r{n}{s}")
-                for n, sfx in ((18, ("", "_b", "_c")), (19, ("", "_b")), (20, ("", "_b", "_c")), (21, ("", "_b")))
-                for s in sfx
-            ],
+            *pairs("_r18", "_r18", ("", "_b", "_c")),
+            *pairs("_r19", "_r19"),
+            *pairs("_r20", "_r20", ("", "_b", "_c")),
+            *pairs("_r21", "_r21"),
         ],
         "ddp 2 GPUs / 1 GPU, default config before round 14 (round 12b)": ratio(
             "tibcpt_compiled_ddp2_r12", "tibcpt_compiled_1gpu_r12"
@@ -169,33 +172,26 @@ def summarize(results: dict) -> dict:
             for name, v in (("default", ""), ("bf16 all-reduce", "_bf16reduce"), ("NCCL high priority", "_ncclhigh"))
         },
         "round 18, ddp 2 GPUs / 1 GPU, three rounds: default, one 1 GB bucket (no overlap), NCCL high priority": {
-            name: [ratio(f"tibcpt_compiled_ddp2{v}_r18{s}", f"tibcpt_compiled_1gpu_r18{s}") for s in ("", "_b", "_c")]
+            name: pairs(f"{v}_r18", "_r18", ("", "_b", "_c"))
             for name, v in (("default", ""), ("1 GB bucket", "_bucket1024"), ("NCCL high priority", "_ncclhigh"))
         },
         "round 19, headroom, 2 GPUs / 1 GPU (two rounds): DDP, DDP with the no-op hook, two independent processes": {
-            "ddp": [ratio(f"tibcpt_compiled_ddp2_r19{s}", f"tibcpt_compiled_1gpu_r19{s}") for s in ("", "_b")],
-            "ddp, no-op communication hook": [
-                ratio(f"tibcpt_compiled_ddp2_noop_r19{s}", f"tibcpt_compiled_1gpu_r19{s}") for s in ("", "_b")
-            ],
+            "ddp": pairs("_r19", "_r19"),
+            "ddp, no-op communication hook": pairs("_noop_r19", "_r19"),
             "two independent 1-GPU processes at once (sum)": [
                 summed_ratio([f"tibcpt_compiled_1gpu_conc{g}_r19{s}" for g in (0, 1)], f"tibcpt_compiled_1gpu_r19{s}")
                 for s in ("", "_b")
             ],
         },
         "round 20, three rounds: ddp 2/1 default, ddp 2/1 both with gc_interval_steps=20, 1 GPU gc 20 / default": {
-            "default": [
-                ratio(f"tibcpt_compiled_ddp2_r20{s}", f"tibcpt_compiled_1gpu_r20{s}") for s in ("", "_b", "_c")
-            ],
-            "gc 20": [
-                ratio(f"tibcpt_compiled_ddp2_gc20_r20{s}", f"tibcpt_compiled_1gpu_gc20_r20{s}")
-                for s in ("", "_b", "_c")
-            ],
+            "default": pairs("_r20", "_r20", ("", "_b", "_c")),
+            "gc 20": pairs("_gc20_r20", "_gc20_r20", ("", "_b", "_c")),
             "1 GPU gc 20 / default": [
                 ratio(f"tibcpt_compiled_1gpu_gc20_r20{s}", f"tibcpt_compiled_1gpu_r20{s}") for s in ("", "_b", "_c")
             ],
         },
         "round 21, ddp 2 GPUs / 1 GPU, two rounds: default, no per-forward buffer broadcast": {
-            name: [ratio(f"tibcpt_compiled_ddp2{v}_r21{s}", f"tibcpt_compiled_1gpu_r21{s}") for s in ("", "_b")]
+            name: pairs(f"{v}_r21", "_r21")
             for name, v in (("default", ""), ("ddp_broadcast_buffers=false", "_nobcast"))
         },
         "round 22, ddp 2 GPUs / 1 GPU over 280 measured steps (one pair)": ratio(
