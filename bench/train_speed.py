@@ -232,8 +232,11 @@ def main() -> None:
             # no-op communication hook on torch DDP (`ddp_hook="noop"`: headroom without all-reduces)
             if run.get("pin") or run.get("ddp_hook"):
                 path = [str(REPO / "bench" / "pin"), env.get("PYTHONPATH", "")]
-                run_env.update(PYTHONPATH=os.pathsep.join(p for p in path if p))
-                run_env.update(TIBCPT_BENCH_PIN=str(run.get("pin", 0)), TIBCPT_BENCH_DDP_HOOK=run.get("ddp_hook", ""))
+                run_env.update(
+                    PYTHONPATH=os.pathsep.join(p for p in path if p),
+                    TIBCPT_BENCH_PIN=str(run.get("pin", 0)),
+                    TIBCPT_BENCH_DDP_HOOK=run.get("ddp_hook", ""),
+                )
             rc, first, wall = launch(cmd, run_env, log_path, out, run.get("stop"), a.timeout)
         else:
             spec = dict(run, model=str(model), shards=a.shards, out=str(out), result=str(out / "r.json"), t0=t_start)

@@ -1,4 +1,5 @@
-"""Bench-only CPU pinning for bench/train_speed.py runs with a `pin` spec (on PYTHONPATH only there).
+"""Bench-only CPU pinning (`pin`) and DDP no-op hook (`ddp_hook`) for bench/train_speed.py runs that
+ask for them (on PYTHONPATH only there).
 
 Round 7's profiles: the host spends 31 us of CPU per matmul call on one GPU and 39-40 us on each of
 two DDP ranks, whose processes the scheduler is free to put on sibling hyperthreads of one core.
